@@ -1,0 +1,3 @@
+from opswire.cli import main
+
+main()

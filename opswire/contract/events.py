@@ -1,0 +1,103 @@
+"""Events on NATS (DESIGN §4, §9 'Events on NATS') and the gateway's internal notices.
+
+Events carry `server_id`, `timestamp` and the fields of the matching REST object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from opswire.contract.frames import CommandResponse, DockerCommandFrame, DockerResponse, CommandFrame
+from opswire.contract.resources import AlertPublic, CommandResult, DockerResult
+from opswire.contract.types import UtcDatetime, utc_now
+
+
+class PresenceEvent(BaseModel):
+    """`opswire.agents.<server_id>.connected|disconnected`."""
+
+    server_id: uuid.UUID
+    status: Literal["online", "offline"]
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+    connection_id: str
+    gateway_id: str
+    reason: str | None = None
+
+
+class AlertEvent(AlertPublic):
+    """`opswire.alerts.<server_id>`: an alert fired (`active`) or resolved."""
+
+    event: Literal["fired", "resolved"]
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+
+
+class CommandResultEvent(BaseModel):
+    """`opswire.commands.<server_id>.results`: a finished shell command or Docker action."""
+
+    kind: Literal["shell", "docker"]
+    server_id: uuid.UUID
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+    result: CommandResult | DockerResult
+
+
+class AuditEvent(BaseModel):
+    """`opswire.audit.<user_id>`: a state-changing action by a user (extension of DESIGN §4)."""
+
+    user_id: uuid.UUID
+    action: str
+    target: str | None = None
+    detail: dict[str, Any] | None = None
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+
+
+class PresenceHeartbeat(BaseModel):
+    """`opswire.presence.heartbeat`: the agents a gateway holds right now."""
+
+    gateway_id: str
+    server_ids: list[uuid.UUID]
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+
+
+class AgentControl(BaseModel):
+    """`opswire.agent.<server_id>.control`: close the agent's socket wherever it lives.
+
+    `keep_connection_id` spares the connection that caused a replacement;
+    `key_id` limits a revocation to connections made with that key.
+    """
+
+    action: Literal["close"] = "close"
+    reason: Literal["replaced", "revoked", "deleted"]
+    keep_connection_id: str | None = None
+    key_id: uuid.UUID | None = None
+
+
+class AgentDelivery(BaseModel):
+    """Request on `opswire.agent.<server_id>.inbox`: a frame for the agent.
+
+    The gateway replies `DeliveryAck` at once; the agent's response frame is
+    later published to `reply_subject` as an `AgentReply`.
+    """
+
+    frame: CommandFrame | DockerCommandFrame = Field(discriminator="type")
+    reply_subject: str
+    requested_by: uuid.UUID | None = None
+
+
+class DeliveryAck(BaseModel):
+    delivered: bool
+    detail: str | None = None
+
+
+class AgentReply(BaseModel):
+    """What the gateway publishes to `AgentDelivery.reply_subject`.
+
+    `response` is None when the agent went away before answering (`error` says why).
+    """
+
+    server_id: uuid.UUID
+    command_id: str
+    response: CommandResponse | DockerResponse | None = Field(default=None, discriminator="type")
+    error: str | None = None
+    received_at: UtcDatetime = Field(default_factory=utc_now)

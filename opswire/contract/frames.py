@@ -1,0 +1,181 @@
+"""WebSocket frames (DESIGN §2 agent socket, §3 dashboard sockets).
+
+Incoming frames are discriminated unions on `type`; parse them with
+`parse_agent_frame` / `parse_dashboard_frame`, which raise `FrameError` with a
+short reason for anything that is not a valid frame.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from opswire.contract.telemetry import LogFields, MetricsFields
+
+CommandId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+DEFAULT_COMMAND_TIMEOUT_S = 30
+MAX_COMMAND_TIMEOUT_S = 3600
+
+DockerAction = Literal["start", "stop", "restart", "list", "logs", "inspect"]
+DOCKER_CONTAINER_ACTIONS: tuple[str, ...] = ("start", "stop", "restart")
+
+INVALID_FORMAT = "Invalid message format"
+INVALID_API_KEY = "Invalid or inactive API key"
+
+
+class FrameError(ValueError):
+    """An incoming frame that is not valid; `detail` is a short, safe reason."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- agent -> gateway ------------------------------------------------------------------
+
+
+class AgentAuth(_Frame):
+    type: Literal["auth"]
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class MetricsFrame(MetricsFields):
+    type: Literal["metrics"]
+    server_id: str | None = None
+
+
+class LogFrame(LogFields):
+    type: Literal["log"]
+    server_id: str | None = None
+
+
+class CommandResponse(_Frame):
+    type: Literal["command_response"]
+    command_id: CommandId
+    output: Annotated[str, StringConstraints(max_length=MAX_OUTPUT_CHARS)]
+    exit_code: int | None = None
+    duration_ms: Annotated[int, Field(ge=0)]
+    timed_out: bool = False
+    truncated: bool = False
+    server_id: str | None = None
+
+
+class DockerResponse(_Frame):
+    type: Literal["docker_response"]
+    command_id: CommandId
+    success: bool
+    message: Annotated[str, StringConstraints(max_length=MAX_OUTPUT_CHARS)]
+    data: Any = None
+    server_id: str | None = None
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+AgentFrame = Annotated[
+    AgentAuth | MetricsFrame | LogFrame | CommandResponse | DockerResponse | Ping,
+    Field(discriminator="type"),
+]
+
+
+# --- gateway -> agent --------------------------------------------------------------------
+
+
+class AuthSuccess(_Frame):
+    type: Literal["auth_success"] = "auth_success"
+    server_id: str
+    message: str = "Connected successfully"
+
+
+class CommandFrame(_Frame):
+    type: Literal["command"] = "command"
+    command_id: CommandId
+    command: Annotated[str, StringConstraints(min_length=1, max_length=64 * 1024)]
+    timeout_s: Annotated[int, Field(ge=1, le=MAX_COMMAND_TIMEOUT_S)] = DEFAULT_COMMAND_TIMEOUT_S
+
+
+class DockerCommandFrame(_Frame):
+    type: Literal["docker_command"] = "docker_command"
+    command_id: CommandId
+    action: DockerAction
+    container_id: Annotated[str, StringConstraints(max_length=255)] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorFrame(_Frame):
+    type: Literal["error"] = "error"
+    message: str
+    detail: str | None = None
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+
+
+# --- dashboards ----------------------------------------------------------------------------
+
+
+class DashboardAuth(_Frame):
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+
+
+DashboardFrame = Annotated[DashboardAuth | Ping, Field(discriminator="type")]
+
+
+class DashboardAuthSuccess(_Frame):
+    type: Literal["auth_success"] = "auth_success"
+    server_id: str
+
+
+_agent_frames: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+_dashboard_frames: TypeAdapter[DashboardFrame] = TypeAdapter(DashboardFrame)
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise FrameError("not valid JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError("a frame must be a JSON object")
+    if not isinstance(data.get("type"), str):
+        raise FrameError("missing 'type'")
+    return data
+
+
+def _reason(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = first["loc"][1:] if first["loc"] and first["type"] != "union_tag_invalid" else first["loc"]
+    where = ".".join(str(part) for part in loc)
+    if first["type"] == "union_tag_invalid":
+        return "unknown type"
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def parse_agent_frame(raw: str | bytes) -> AgentFrame:
+    data = _decode(raw)
+    try:
+        return _agent_frames.validate_python(data)
+    except ValidationError as exc:
+        raise FrameError(_reason(exc)) from None
+
+
+def parse_dashboard_frame(raw: str | bytes) -> DashboardFrame:
+    data = _decode(raw)
+    try:
+        return _dashboard_frames.validate_python(data)
+    except ValidationError as exc:
+        raise FrameError(_reason(exc)) from None
+
+
+def encode(frame: BaseModel) -> str:
+    return frame.model_dump_json(exclude_none=True)

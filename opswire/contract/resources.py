@@ -1,0 +1,225 @@
+"""REST objects (DESIGN §5, §9): what the API accepts and returns.
+
+The same models travel inside RPC replies, so gateway and services agree by
+construction. Suffixes follow the usual convention: Create, Update, Public.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+
+from opswire.contract.frames import (
+    DEFAULT_COMMAND_TIMEOUT_S,
+    MAX_COMMAND_TIMEOUT_S,
+    DockerAction,
+)
+from opswire.contract.types import FiniteFloat, Name, UtcDatetime
+
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- users and tokens ------------------------------------------------------------------------
+
+
+class UserRegister(_In):
+    email: EmailStr
+    password: Password
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class UserLogin(_In):
+    email: Annotated[str, StringConstraints(max_length=320)]
+    password: Annotated[str, StringConstraints(max_length=1024)]
+
+
+class TokenRefresh(_In):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    full_name: str | None
+    created_at: UtcDatetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+# --- servers and API keys ----------------------------------------------------------------------
+
+
+class ServerCreate(_In):
+    name: Name
+    hostname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ServerUpdate(_In):
+    name: Name | None = None
+    hostname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+ServerStatus = Literal["online", "offline"]
+
+
+class ServerPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    hostname: str | None
+    description: str | None
+    status: ServerStatus
+    last_seen: UtcDatetime | None
+    created_at: UtcDatetime
+
+
+class ApiKeyCreate(_In):
+    server_id: uuid.UUID
+    name: Name
+
+
+class ApiKeyPublic(BaseModel):
+    id: uuid.UUID
+    server_id: uuid.UUID
+    name: str
+    prefix: str
+    is_active: bool
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None = None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str
+
+
+class AgentIdentity(BaseModel):
+    """Who an API key belongs to (reply of auth.verify_key)."""
+
+    server_id: uuid.UUID
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+# --- commands and Docker ------------------------------------------------------------------------
+
+
+class CommandRun(_In):
+    command: Annotated[str, StringConstraints(min_length=1, max_length=64 * 1024)]
+    timeout_s: Annotated[int, Field(ge=1, le=MAX_COMMAND_TIMEOUT_S)] = DEFAULT_COMMAND_TIMEOUT_S
+
+    @field_validator("command")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("command must not be blank")
+        return value
+
+
+CommandStatus = Literal["pending", "succeeded", "failed", "timeout"]
+
+
+class CommandResult(BaseModel):
+    command_id: str
+    server_id: uuid.UUID
+    command: str
+    status: CommandStatus
+    output: str | None
+    exit_code: int | None
+    duration_ms: int | None
+    truncated: bool = False
+    requested_by: uuid.UUID | None = None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
+
+
+class DockerResult(BaseModel):
+    command_id: str
+    server_id: uuid.UUID
+    action: DockerAction
+    container_id: str | None
+    success: bool
+    message: str
+    data: Any = None
+    status: CommandStatus = "succeeded"
+    requested_by: uuid.UUID | None = None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
+
+
+# --- alerts -----------------------------------------------------------------------------------------
+
+MetricType = Literal["cpu", "memory", "disk"]
+Comparison = Literal["gt", "lt"]
+AlertStatus = Literal["active", "resolved"]
+
+
+class ThresholdCreate(_In):
+    server_id: uuid.UUID
+    metric_type: MetricType
+    comparison: Comparison
+    threshold_value: Annotated[FiniteFloat, Field(ge=0, le=100)]
+    duration_s: Annotated[int, Field(ge=0, le=86_400)] = 0
+    enabled: bool = True
+
+
+class ThresholdUpdate(_In):
+    metric_type: MetricType | None = None
+    comparison: Comparison | None = None
+    threshold_value: Annotated[FiniteFloat, Field(ge=0, le=100)] | None = None
+    duration_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    enabled: bool | None = None
+
+
+class ThresholdPublic(BaseModel):
+    id: uuid.UUID
+    server_id: uuid.UUID
+    metric_type: MetricType
+    comparison: Comparison
+    threshold_value: float
+    duration_s: int
+    enabled: bool
+    created_at: UtcDatetime
+
+
+class AlertPublic(BaseModel):
+    id: uuid.UUID
+    server_id: uuid.UUID
+    threshold_id: uuid.UUID | None
+    metric_type: MetricType
+    comparison: Comparison
+    threshold_value: float
+    value: float
+    status: AlertStatus
+    message: str
+    created_at: UtcDatetime
+    resolved_at: UtcDatetime | None = None
+    resolved_by: uuid.UUID | None = None
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+
+class AuditEntry(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    action: str
+    target: str | None
+    detail: dict[str, Any] | None = None
+    timestamp: UtcDatetime

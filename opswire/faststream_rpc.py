@@ -1,0 +1,40 @@
+"""Registering RPC handlers on a FastStream NATS broker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker, NatsMessage
+from pydantic import BaseModel
+
+from opswire.contract.rpc import RpcMethod
+from opswire.rpc import handle_request, rpc_subject
+from opswire.subjects import Subjects
+
+Req = TypeVar("Req", bound=BaseModel)
+
+
+def rpc_handler(
+    broker: NatsBroker, subjects: Subjects, method: RpcMethod[Req]
+) -> Callable[[Callable[[Req], Awaitable[Any]]], Callable[[Req], Awaitable[Any]]]:
+    """Decorator: serve `method` in the service's queue group.
+
+    The handler receives the validated request model and returns the reply data
+    (or raises RpcError). Bad requests and crashes still get a typed reply.
+    """
+
+    def register(handler: Callable[[Req], Awaitable[Any]]) -> Callable[[Req], Awaitable[Any]]:
+        async def endpoint(msg: NatsMessage) -> bytes:
+            return await handle_request(method, handler, msg.body)
+
+        endpoint.__name__ = handler.__name__
+        broker.subscriber(
+            rpc_subject(subjects, method),
+            queue=method.service,
+            title=rpc_subject(subjects, method),
+            description=method.doc or handler.__doc__ or "",
+        )(endpoint)
+        return handler
+
+    return register
