@@ -7,9 +7,10 @@ a clear message. Components are handed only the fields they need.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+import sys
+from typing import Annotated, TypeVar
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -100,3 +101,28 @@ class JwtSettings(BaseSettings):
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return value
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build the process's settings, or stop with a message naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"  {_env_name(cls, field)}: {err['msg']}")
+        sys.stderr.write("opswire: invalid configuration\n" + "\n".join(lines) + "\n")
+        raise SystemExit(2) from None
+
+
+def _env_name(cls: type[BaseSettings], field: str) -> str:
+    info = cls.model_fields.get(field)
+    alias = getattr(info, "validation_alias", None) if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{field}".upper()

@@ -136,8 +136,11 @@ CommandStatus = Literal["pending", "succeeded", "failed", "timeout"]
 
 
 class CommandResult(BaseModel):
+    """A shell command, or a Docker action shown as `docker <action> [<container>]`."""
+
     command_id: str
     server_id: uuid.UUID
+    kind: Literal["shell", "docker"] = "shell"
     command: str
     status: CommandStatus
     output: str | None

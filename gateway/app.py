@@ -1,0 +1,66 @@
+"""The gateway: REST and WebSockets in front of the services, no database.
+
+Wiring only: the lifespan connects NATS and starts the realtime side
+(agent sessions, dashboard fan-out); routes live in `routes/` and `realtime/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.errors import install_error_handlers
+from gateway.realtime import Realtime, ws_router
+from gateway.routes import api_router, root_router
+from gateway.settings import GatewaySettings
+from gateway.state import GatewayState
+from opswire import __version__
+from opswire.natsconn import connect, ensure_streams
+from opswire.rpc import RpcClient
+from opswire.subjects import Subjects
+from opswire.tokens import TokenService
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
+        nc = await connect(settings.nats_servers, name="opswire-gateway")
+        js = nc.jetstream()
+        await ensure_streams(js, subjects)
+        state = GatewayState(
+            settings=settings,
+            subjects=subjects,
+            nc=nc,
+            js=js,
+            rpc=RpcClient(nc, subjects, settings.rpc_timeout_s),
+            tokens=TokenService(
+                settings.jwt_secret, settings.access_token_ttl_s, settings.refresh_token_ttl_s
+            ),
+        )
+        app.state.gateway = state
+        realtime = await Realtime.start(state)
+        app.state.realtime = realtime
+        log.info("gateway %s ready", state.gateway_id)
+        try:
+            yield
+        finally:
+            await realtime.stop()
+            await nc.drain()
+
+    app = FastAPI(
+        title="opswire",
+        version=__version__,
+        description="Watch and operate a fleet of servers. REST API of the opswire gateway.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(root_router)
+    app.include_router(api_router, prefix="/api/v1")
+    app.include_router(ws_router, prefix="/api/v1")
+    return app

@@ -1,0 +1,90 @@
+"""Injected dependencies of the REST routes (Annotated aliases, FastAPI style)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.state import GatewayState
+from opswire.contract import rpc as calls
+from opswire.contract.events import AuditEvent
+from opswire.rpc import RpcClient
+from opswire.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_state(request: Request) -> GatewayState:
+    state: GatewayState = request.app.state.gateway
+    return state
+
+
+State = Annotated[GatewayState, Depends(get_state)]
+
+
+def get_rpc(state: State) -> RpcClient:
+    return state.rpc
+
+
+Rpc = Annotated[RpcClient, Depends(get_rpc)]
+
+
+def get_current_user_id(
+    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> uuid.UUID:
+    """The user of a valid access token, verified locally (no round trip)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return state.tokens.verify(credentials.credentials, "access")
+    except InvalidToken as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+CurrentUserId = Annotated[uuid.UUID, Depends(get_current_user_id)]
+
+
+async def get_owned_server_id(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> uuid.UUID:
+    """The path's server_id, once auth confirms the user owns it (404 otherwise)."""
+    await rpc.call(calls.AUTH_AUTHORIZE, calls.ByUserServer(user_id=user_id, server_id=server_id))
+    return server_id
+
+
+OwnedServerId = Annotated[uuid.UUID, Depends(get_owned_server_id)]
+
+
+class AuditLog:
+    """Records a user's state-changing action on `opswire.audit.<user_id>` (JetStream)."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self._state = state
+
+    async def record(
+        self, user_id: uuid.UUID, action: str, target: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        event = AuditEvent(user_id=user_id, action=action, target=target, detail=detail)
+        try:
+            await self._state.js.publish(
+                self._state.subjects.audit(str(user_id)), event.model_dump_json().encode(), timeout=5
+            )
+        except Exception:
+            # The action itself succeeded; losing its audit entry is logged loudly.
+            log.error("audit event not stored", extra={"user_id": str(user_id), "action": action})
+
+
+def get_audit(state: State) -> AuditLog:
+    return AuditLog(state)
+
+
+Audit = Annotated[AuditLog, Depends(get_audit)]
