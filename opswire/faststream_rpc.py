@@ -16,12 +16,14 @@ Req = TypeVar("Req", bound=BaseModel)
 
 
 def rpc_handler(
-    broker: NatsBroker, subjects: Subjects, method: RpcMethod[Req]
+    broker: NatsBroker, subjects: Subjects, method: RpcMethod[Req], max_workers: int = 1
 ) -> Callable[[Callable[[Req], Awaitable[Any]]], Callable[[Req], Awaitable[Any]]]:
     """Decorator: serve `method` in the service's queue group.
 
     The handler receives the validated request model and returns the reply data
     (or raises RpcError). Bad requests and crashes still get a typed reply.
+    `max_workers` > 1 lets one replica serve that many requests at once (for
+    handlers that wait, e.g. on an agent); by default requests run one by one.
     """
 
     def register(handler: Callable[[Req], Awaitable[Any]]) -> Callable[[Req], Awaitable[Any]]:
@@ -34,6 +36,7 @@ def rpc_handler(
             queue=method.service,
             title=rpc_subject(subjects, method),
             description=method.doc or handler.__doc__ or "",
+            max_workers=max_workers,
         )(endpoint)
         return handler
 

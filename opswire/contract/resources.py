@@ -147,6 +147,8 @@ class CommandResult(BaseModel):
     exit_code: int | None
     duration_ms: int | None
     truncated: bool = False
+    # Why there is no output (agent disconnected, no answer in time), or a Docker action's message.
+    message: str | None = None
     requested_by: uuid.UUID | None = None
     created_at: UtcDatetime
     finished_at: UtcDatetime | None = None

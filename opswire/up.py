@@ -1,0 +1,155 @@
+"""`opswire up`: the whole stack on one machine.
+
+Starts an embedded nats-server and PostgreSQL unless NATS_URL / DATABASE_URL
+are set, then the four services as child processes (output prefixed with the
+service name), waits until the gateway reports ready and prints where
+everything is. A child that dies is restarted with backoff. SIGINT/SIGTERM stop
+every child, then the embedded servers, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from opswire.db import async_url
+from opswire.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from opswire.supervisor import Child, Supervisor
+
+log = logging.getLogger("opswire.up")
+
+SERVICE_ORDER = ("auth", "ingest", "commands", "gateway")
+READY_TIMEOUT_S = 90.0
+
+
+def _jwt_secret(data_dir: Path) -> str:
+    """OPSWIRE_JWT_SECRET, else one generated once and kept in the data dir (mode 600)."""
+    if secret := os.environ.get("OPSWIRE_JWT_SECRET"):
+        return secret
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+async def _ensure_database(admin_url: str, name: str) -> str:
+    plain = admin_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(plain)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, query = admin_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+async def _wait_ready(base_url: str, supervisor: Supervisor, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() < deadline and not supervisor.stopping:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{base_url}/ready")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"the stack was not ready within {timeout_s:.0f} s")
+
+
+async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
+    started = time.monotonic()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded_nats: EmbeddedNats | None = None
+    embedded_pg: EmbeddedPostgres | None = None
+    supervisor = Supervisor()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, supervisor.request_stop)
+    try:
+        nats_url = os.environ.get("NATS_URL")
+        if not nats_url:
+            embedded_nats = EmbeddedNats(data_dir / "nats", log_file=data_dir / "nats-server.log")
+            await asyncio.to_thread(embedded_nats.start)
+            nats_url = embedded_nats.url
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            db_where = "DATABASE_URL"
+        else:
+            embedded_pg = EmbeddedPostgres(data_dir / "postgres")
+            await asyncio.to_thread(embedded_pg.start)
+            database_url = await _ensure_database(embedded_pg.url, "opswire")
+            db_where = f"embedded PostgreSQL in {data_dir / 'postgres'}"
+        env = {
+            "NATS_URL": nats_url,
+            "DATABASE_URL": async_url(database_url),
+            "OPSWIRE_JWT_SECRET": _jwt_secret(data_dir),
+            "OPSWIRE_HOST": host,
+            "OPSWIRE_PORT": str(port),
+        }
+        for name in SERVICE_ORDER:
+            supervisor.add(Child(name, [sys.executable, "-m", "opswire", name], env))
+        await supervisor.start()
+        base_url = f"http://{host}:{port}"
+        try:
+            await _wait_ready(base_url, supervisor, READY_TIMEOUT_S)
+        except TimeoutError as exc:
+            if not supervisor.stopping:
+                print(f"opswire: {exc}; see the output above", file=sys.stderr, flush=True)
+                return 1
+        if supervisor.stopping:
+            return 0
+        demo_note = ""
+        if demo:
+            from opswire.demo import start_demo_agent
+
+            demo_note = await start_demo_agent(base_url, data_dir, supervisor)
+        _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note)
+        await supervisor.wait()
+        return 0
+    finally:
+        await supervisor.stop()
+        if embedded_pg is not None:
+            await asyncio.to_thread(embedded_pg.stop)
+        if embedded_nats is not None:
+            await asyncio.to_thread(embedded_nats.stop)
+        print("opswire: stopped", flush=True)
+
+
+def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s: float,
+            demo_note: str) -> None:
+    lines = [
+        "",
+        f"opswire is up ({took_s:.1f} s)",
+        f"  gateway   {base_url}   (API docs: {base_url}/docs)",
+        f"  NATS      {nats_url}",
+        f"  database  {db_where}",
+        f"  data      {data_dir.resolve()}",
+        "",
+        "Create a user and log in:",
+        f"  curl -s -X POST {base_url}/api/v1/auth/register -H 'content-type: application/json' \\",
+        "       -d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\"}'",
+        f"  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\",
+        "       -d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\"}'",
+    ]
+    if demo_note:
+        lines += ["", demo_note]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+def run_up(host: str, port: int, data_dir: str, demo: bool) -> int:
+    if port == 0:
+        port = free_port(host)
+    return asyncio.run(_up(host, port, Path(data_dir), demo))
