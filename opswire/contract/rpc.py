@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from opswire.contract.frames import DockerAction
 from opswire.contract.resources import (
@@ -27,7 +27,7 @@ from opswire.contract.resources import (
     UserLogin,
     UserRegister,
 )
-from opswire.contract.telemetry import LevelName
+from opswire.contract.telemetry import LevelName, LogLevel
 from opswire.contract.types import UtcDatetime
 
 Req = TypeVar("Req", bound=BaseModel)
@@ -129,6 +129,12 @@ class LogsQuery(_Req):
     start: UtcDatetime | None = None
     end: UtcDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] = DEFAULT_HISTORY_LIMIT
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _normalise_level(cls, value: Any) -> Any:
+        # Case-insensitive, aliases accepted (DESIGN §9 'History'), as in LogFields.
+        return LogLevel.parse(value).name.lower() if isinstance(value, str) else value
 
 
 class ThresholdCreateFor(ThresholdCreate):

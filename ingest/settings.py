@@ -1,0 +1,29 @@
+"""Ingest settings (env: OPSWIRE_*, NATS_URL, DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from opswire.settings import DatabaseSettings, PositiveSeconds
+
+
+class IngestSettings(DatabaseSettings):
+    # Capped at 1000 so one batch is one INSERT statement (SQLAlchemy's insertmanyvalues page).
+    batch_size: int = Field(default=500, ge=1, le=1000, description="Messages per JetStream fetch.")
+    batch_timeout_s: PositiveSeconds = Field(
+        default=1.0, description="Longest wait to fill a batch before storing what arrived."
+    )
+    ack_wait_s: PositiveSeconds = Field(
+        default=30.0, description="JetStream redelivers a message not acked within this time."
+    )
+    retry_delay_s: PositiveSeconds = Field(
+        default=5.0, description="Redelivery delay of a batch whose write failed (database down)."
+    )
+    alert_hysteresis: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Percentage points past the line before a breach clears.",
+    )
+    retention_days: float = Field(default=30.0, gt=0, le=36_500)
+    retention_interval_s: PositiveSeconds = Field(default=3600.0)
