@@ -1,0 +1,73 @@
+"""The commands service: dispatch commands to agents, wait for results, keep history.
+
+Wiring only. Start-up (before any handler runs) connects NATS, migrates the
+`commands` schema and ensures the JetStream streams; shutdown disposes the engine
+after the broker has stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+
+from commands.dispatch import Dispatcher
+from commands.events import ResultPublisher
+from commands.handlers import Runtime, register_handlers
+from commands.service import CommandService
+from commands.settings import CommandsSettings
+from commands.store import CommandStore
+from opswire.db import create_engine, migrate, session_factory
+from opswire.natsconn import ensure_streams
+from opswire.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: CommandsSettings) -> FastStream:
+    subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
+    reply_subject = subjects.rpc("commands", f"replies.{settings.instance_id}")
+    broker = NatsBroker(
+        settings.nats_servers,
+        name=f"opswire-commands-{settings.instance_id}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        # Shutdown waits this long for commands in flight; their rows stay pending after that.
+        graceful_timeout=10.0,
+    )
+    runtime = Runtime()
+    register_handlers(broker, subjects, runtime, reply_subject, settings.max_concurrent_commands)
+
+    async def start() -> None:
+        engine = create_engine(settings.database_url, settings.db_pool_size)
+        runtime.engine = engine
+        await migrate(engine, "commands", MIGRATIONS)
+        # Connect before the broker starts its subscribers, so no handler runs half-wired.
+        nc = await broker.connect()
+        js = nc.jetstream()
+        await ensure_streams(js, subjects)
+        runtime.service = CommandService(
+            store=CommandStore(session_factory(engine)),
+            dispatcher=Dispatcher(nc, subjects, reply_subject, settings.delivery_timeout_s),
+            publisher=ResultPublisher(js, subjects, nc.max_payload),
+            grace_s=settings.command_grace_s,
+        )
+        log.info("commands service ready", extra={"instance_id": settings.instance_id})
+
+    async def subscribed() -> None:
+        # The server has seen every SUB once this returns: the service is really ready.
+        await broker.connection.flush()
+
+    async def stop() -> None:
+        runtime.service = None
+        if runtime.engine is not None:
+            await runtime.engine.dispose()
+            runtime.engine = None
+
+    return FastStream(
+        broker, on_startup=[start], after_startup=[subscribed], after_shutdown=[stop], logger=log
+    )

@@ -1,0 +1,41 @@
+"""The `commands` schema: one row per shell command or Docker action."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+SCHEMA = "commands"
+
+
+class CommandRecord(SQLModel, table=True):
+    __tablename__ = "commands"
+    __table_args__ = (
+        Index("ix_commands_server_created", "server_id", text("created_at DESC")),
+        {"schema": SCHEMA},
+    )
+
+    command_id: str = Field(primary_key=True, max_length=64)
+    server_id: uuid.UUID = Field(nullable=False)
+    user_id: uuid.UUID | None = Field(default=None)
+    kind: str = Field(max_length=16)  # "shell" | "docker"
+    # Shell: the command line. Docker: "docker <action> [<container_id>]".
+    command: str = Field(sa_column=Column(Text, nullable=False))
+    action: str | None = Field(default=None, max_length=16)
+    container_id: str | None = Field(default=None, max_length=255)
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    status: str = Field(max_length=16)  # pending | succeeded | failed | timeout
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    truncated: bool = False
+    success: bool | None = None
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    data: Any = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -1,0 +1,123 @@
+"""A stand-in for the gateway side of command delivery, over real NATS.
+
+It answers `AgentDelivery` requests on one server's inbox like a gateway that
+holds the agent: a `DeliveryAck` at once, then (if `answer` returns a response)
+an `AgentReply` on the delivery's reply subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
+from opswire.contract.frames import (
+    CommandFrame,
+    CommandResponse,
+    DockerCommandFrame,
+    DockerResponse,
+)
+from opswire.subjects import Subjects
+
+Frame = CommandFrame | DockerCommandFrame
+Response = CommandResponse | DockerResponse
+Answer = Callable[[Frame], Awaitable[Response | None]]
+
+
+async def never(_frame: Frame) -> None:
+    return None
+
+
+class FakeGateway:
+    def __init__(
+        self,
+        nc: NatsClient,
+        subjects: Subjects,
+        server_id: uuid.UUID,
+        answer: Answer = never,
+        delivered: bool = True,
+        acks: bool = True,
+    ) -> None:
+        self._nc = nc
+        self._subjects = subjects
+        self.server_id = server_id
+        self.answer = answer
+        self.delivered = delivered
+        self.acks = acks  # False: take the frame but never confirm it (a stuck gateway)
+        self.deliveries: asyncio.Queue[AgentDelivery] = asyncio.Queue()
+        self._sub: Subscription | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> FakeGateway:
+        self._sub = await self._nc.subscribe(
+            self._subjects.agent_inbox(str(self.server_id)), cb=self._on_delivery
+        )
+        await self._nc.flush()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def reply(
+        self, delivery: AgentDelivery, response: Response | None, error: str | None = None
+    ) -> None:
+        reply = AgentReply(
+            server_id=self.server_id,
+            command_id=delivery.frame.command_id,
+            response=response,
+            error=error,
+        )
+        await self._nc.publish(delivery.reply_subject, reply.model_dump_json().encode())
+        await self._nc.flush()
+
+    async def _on_delivery(self, msg: Msg) -> None:
+        delivery = AgentDelivery.model_validate_json(msg.data)
+        if self.acks:
+            ack = DeliveryAck(delivered=self.delivered, detail=None if self.delivered else "gone")
+            await msg.respond(ack.model_dump_json().encode())
+        self.deliveries.put_nowait(delivery)
+        if self.delivered:
+            # Answer outside the subscription callback, as a real agent would: the
+            # next delivery must not wait for this answer.
+            task = asyncio.create_task(self._answer(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, delivery: AgentDelivery) -> None:
+        response = await self.answer(delivery.frame)
+        if response is not None:
+            await self.reply(delivery, response)
+
+
+def shell_response(frame: Frame, output: str, exit_code: int, **extra: object) -> CommandResponse:
+    return CommandResponse.model_validate(
+        {
+            "type": "command_response",
+            "command_id": frame.command_id,
+            "output": output,
+            "exit_code": exit_code,
+            "duration_ms": 42,
+            **extra,
+        }
+    )
+
+
+def docker_response(
+    frame: Frame, success: bool, message: str, data: object = None
+) -> DockerResponse:
+    return DockerResponse(
+        type="docker_response",
+        command_id=frame.command_id,
+        success=success,
+        message=message,
+        data=data,
+    )
