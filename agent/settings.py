@@ -1,0 +1,108 @@
+"""Agent settings: flags override `OPSWIRE_*` environment variables (pydantic-settings).
+
+The API key is a `SecretStr` so it never shows in a repr or a log line. Given
+through `OPSWIRE_API_KEY` or `--api-key-file` it is not in argv either (ps).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AGENT_WS_PATH = "/api/v1/agents/ws"
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class AgentSettings(BaseSettings):
+    """Everything one agent process needs; see docs/agent.md for the flags."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSWIRE_", extra="ignore")
+
+    url: str = Field(description="Gateway base URL: http(s)://host:port or ws(s)://...")
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+
+    metrics_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 5.0
+    commands_enabled: bool = True
+    allow: list[str] = Field(
+        default_factory=list, description="fnmatch patterns (JSON list in env)"
+    )
+    command_timeout_s: Seconds = Field(default=60.0, description="When a command frame has none.")
+    max_output_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_concurrent_commands: Annotated[int, Field(ge=1, le=256)] = 16
+    docker_enabled: bool = True
+
+    log_files: list[Path] = Field(default_factory=list)
+    log_rate_per_s: Annotated[float, Field(gt=0)] = 50.0
+    log_burst: Annotated[int, Field(ge=1)] = 200
+    log_poll_s: Seconds = 0.5
+
+    buffer_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    log_buffer_lines: Annotated[int, Field(ge=0)] = 10_000
+    resend_window_s: Annotated[float, Field(ge=0)] = 30.0
+
+    insecure: bool = False
+    ca_file: Path | None = None
+    max_frame_bytes: Annotated[int, Field(ge=64 * 1024)] = 1024 * 1024
+    ping_interval_s: Seconds = 10.0
+    ping_timeout_s: Seconds = 10.0
+    open_timeout_s: Seconds = 10.0
+    close_timeout_s: Seconds = 5.0
+    keepalive_s: Seconds = Field(
+        default=20.0, description="send a `ping` frame after this much silence"
+    )
+    backoff_initial_s: Seconds = 1.0
+    backoff_max_s: Seconds = 60.0
+    stable_after_s: Seconds = 30.0
+    rejected_retry_s: Seconds = 60.0
+    log_level: str = "INFO"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in _WS_SCHEMES or not parts.netloc:
+            raise ValueError("must be http(s)://host[:port] or ws(s)://host[:port]")
+        return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> AgentSettings:
+        if self.api_key is None and self.api_key_file is not None:
+            try:
+                key = self.api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read api_key_file: {exc.strerror}") from None
+            self.api_key = SecretStr(key)
+        if self.api_key is None or not self.api_key.get_secret_value().strip():
+            raise ValueError("an API key is required: OPSWIRE_API_KEY, --api-key-file or --api-key")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {self.ca_file} does not exist")
+        return self
+
+    @property
+    def ws_url(self) -> str:
+        """The agent socket URL derived from the base URL (a path prefix is kept)."""
+        parts = urlsplit(self.url)
+        path = parts.path.rstrip("/")
+        if not path.endswith(AGENT_WS_PATH):
+            path += AGENT_WS_PATH
+        return urlunsplit((_WS_SCHEMES[parts.scheme], parts.netloc, path, parts.query, ""))
+
+    @property
+    def key(self) -> str:
+        assert self.api_key is not None  # guaranteed by _key_from_file
+        return self.api_key.get_secret_value().strip()
