@@ -168,6 +168,14 @@ class DockerResult(BaseModel):
     finished_at: UtcDatetime | None = None
 
 
+class DockerActionResult(BaseModel):
+    """REST reply of a container start/stop/restart (DESIGN §5): the agent's verdict."""
+
+    command_id: str
+    success: bool
+    message: str
+
+
 # --- alerts -----------------------------------------------------------------------------------------
 
 MetricType = Literal["cpu", "memory", "disk"]

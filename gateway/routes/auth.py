@@ -1,0 +1,119 @@
+"""`/auth`: register, login (JSON or OAuth2 form), refresh, me."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from gateway.deps import Audit, CurrentUserId, Rpc, State
+from opswire.contract import rpc as calls
+from opswire.contract.resources import TokenPair, TokenRefresh, UserLogin, UserPublic, UserRegister
+from opswire.rpc import RpcError, validation_detail
+from opswire.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+# Wrong password and unknown email must be indistinguishable, whatever the service says.
+BAD_CREDENTIALS = "Incorrect email or password"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+_LOGIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": UserLogin.model_json_schema()},
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string", "description": "The email."},
+                        "password": {"type": "string", "format": "password"},
+                        "grant_type": {"type": "string", "enum": ["password"]},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _invalid(exc: ValidationError, rename: dict[str, str]) -> RequestValidationError:
+    # validation_detail drops the inputs, so a rejected password is never echoed back.
+    errors = [
+        {**err, "loc": ["body", *(rename.get(str(part), part) for part in err["loc"])]}
+        for err in validation_detail(exc)
+    ]
+    return RequestValidationError(errors)
+
+
+async def _read_login(request: Request) -> UserLogin:
+    """The credentials from a JSON body, or from an OAuth2 password form (username = email)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in _FORM_TYPES:
+        form = await request.form()
+        fields = {"email": form.get("username"), "password": form.get("password")}
+        try:
+            return UserLogin.model_validate(fields)
+        except ValidationError as exc:
+            raise _invalid(exc, {"email": "username"}) from None
+    try:
+        return UserLogin.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise _invalid(exc, {}) from None
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses={409: {"description": "Email already registered"}},
+)
+async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> Any:
+    """Create an account; returns the user (never the password)."""
+    user = UserPublic.model_validate(await rpc.call(calls.AUTH_REGISTER, body))
+    await audit.record(user.id, "user.register", f"user:{user.id}")
+    return user
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    openapi_extra=_LOGIN_BODY,
+    responses={401: {"description": BAD_CREDENTIALS}},
+)
+async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> Any:
+    """Exchange email and password for an access/refresh token pair."""
+    credentials = await _read_login(request)
+    try:
+        pair = TokenPair.model_validate(await rpc.call(calls.AUTH_LOGIN, credentials))
+    except RpcError as exc:
+        if exc.code == "unauthorized":
+            raise RpcError("unauthorized", BAD_CREDENTIALS) from None
+        raise
+    try:
+        user_id = state.tokens.verify(pair.access_token, "access")
+    except InvalidToken:
+        # auth and gateway disagree on OPSWIRE_JWT_SECRET: every later request will fail too.
+        log.error("login token does not verify here; check OPSWIRE_JWT_SECRET")
+    else:
+        await audit.record(user_id, "user.login", f"user:{user_id}")
+    return pair
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(body: TokenRefresh, rpc: Rpc) -> Any:
+    """Exchange a refresh token for a new pair."""
+    return await rpc.call(calls.AUTH_REFRESH, body)
+
+
+@router.get("/me", response_model=UserPublic)
+async def me(user_id: CurrentUserId, rpc: Rpc) -> Any:
+    """The authenticated user."""
+    return await rpc.call(calls.AUTH_ME, calls.ByUser(user_id=user_id))

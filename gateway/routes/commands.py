@@ -1,0 +1,56 @@
+"""`/commands/{server_id}`: run a shell command on the server's agent, and the history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import Audit, CurrentUserId, OwnedServerId, Rpc, State
+from gateway.routes.params import RPC_MARGIN_S
+from opswire.contract import rpc as calls
+from opswire.contract.resources import CommandResult, CommandRun
+
+router = APIRouter(prefix="/commands", tags=["commands"])
+
+
+@router.post(
+    "/{server_id}",
+    response_model=CommandResult,
+    responses={409: {"description": "The agent is not connected"}},
+)
+async def run_command(
+    server_id: OwnedServerId,
+    body: CommandRun,
+    user_id: CurrentUserId,
+    rpc: Rpc,
+    audit: Audit,
+    state: State,
+) -> Any:
+    """Run a command and wait for it: status `succeeded`, `failed` or `timeout` (all 200)."""
+    request = calls.CommandRunFor(user_id=user_id, server_id=server_id, **body.model_dump())
+    # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
+    wait_s = body.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
+    result = CommandResult.model_validate(
+        await rpc.call(calls.COMMANDS_RUN, request, timeout_s=wait_s)
+    )
+    # The command line stays in the command history, not in the audit log: it may hold secrets.
+    await audit.record(
+        user_id,
+        "command.run",
+        f"server:{server_id}",
+        {"command_id": result.command_id, "status": result.status, "exit_code": result.exit_code},
+    )
+    return result
+
+
+@router.get("/{server_id}/history", response_model=list[CommandResult])
+async def command_history(
+    server_id: OwnedServerId,
+    rpc: Rpc,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Past commands and Docker actions with their results, newest first."""
+    return await rpc.call(
+        calls.COMMANDS_HISTORY, calls.CommandHistory(server_id=server_id, limit=limit)
+    )

@@ -1,0 +1,123 @@
+"""`/docker/{server_id}/containers`: Docker on the server, through its agent.
+
+Container actions report the agent's verdict with 200 (`success: false` is not an
+HTTP error, DESIGN §9). Reads (list) have nothing to show when the agent failed,
+so that becomes 502 (the agent's message) or 504 (no answer in time).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from gateway.deps import Audit, CurrentUserId, OwnedServerId, Rpc, State
+from gateway.routes.params import RPC_MARGIN_S
+from gateway.state import GatewayState
+from opswire.contract import rpc as calls
+from opswire.contract.frames import DockerAction
+from opswire.contract.resources import DockerActionResult, DockerResult
+from opswire.rpc import RpcClient
+
+router = APIRouter(prefix="/docker", tags=["docker"])
+
+ContainerId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Container id or name.",
+    ),
+]
+ContainerAction = Literal["start", "stop", "restart"]
+_AGENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The agent is not connected"}
+}
+
+
+async def _run(
+    rpc: RpcClient,
+    state: GatewayState,
+    user_id: uuid.UUID,
+    server_id: uuid.UUID,
+    action: DockerAction,
+    container_id: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> DockerResult:
+    request = calls.DockerRun(
+        user_id=user_id,
+        server_id=server_id,
+        action=action,
+        container_id=container_id,
+        params=params or {},
+    )
+    # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
+    wait_s = request.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
+    return DockerResult.model_validate(await rpc.call(calls.DOCKER_RUN, request, timeout_s=wait_s))
+
+
+def _data_or_error(result: DockerResult) -> Any:
+    if result.status == "timeout":
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT, result.message or "Agent did not answer"
+        )
+    if not result.success:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, result.message or "Docker action failed")
+    return result.data
+
+
+@router.get(
+    "/{server_id}/containers",
+    responses={**_AGENT_ERRORS, 502: {}, 504: {}},
+)
+async def list_containers(
+    server_id: OwnedServerId, user_id: CurrentUserId, rpc: Rpc, state: State
+) -> list[dict[str, Any]]:
+    """The server's containers: `{id, name, image, state, status}` each."""
+    data = _data_or_error(await _run(rpc, state, user_id, server_id, "list"))
+    # The agent is outside our control: keep only well-formed entries rather than fail on one.
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+@router.post(
+    "/{server_id}/containers/{container_id}/{action}",
+    response_model=DockerActionResult,
+    responses=_AGENT_ERRORS,
+)
+async def container_action(
+    server_id: OwnedServerId,
+    container_id: ContainerId,
+    action: ContainerAction,
+    user_id: CurrentUserId,
+    rpc: Rpc,
+    state: State,
+    audit: Audit,
+) -> Any:
+    """Start, stop or restart a container; `success` is the agent's answer."""
+    result = await _run(rpc, state, user_id, server_id, action, container_id)
+    await audit.record(
+        user_id,
+        f"docker.{action}",
+        f"server:{server_id}",
+        {"command_id": result.command_id, "container_id": container_id, "success": result.success},
+    )
+    return result
+
+
+@router.get(
+    "/{server_id}/containers/{container_id}/logs",
+    response_model=DockerResult,
+    responses=_AGENT_ERRORS,
+)
+async def container_logs(
+    server_id: OwnedServerId,
+    container_id: ContainerId,
+    user_id: CurrentUserId,
+    rpc: Rpc,
+    state: State,
+    tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Any:
+    """The container's last `tail` log lines as the agent returned them (`data`)."""
+    return await _run(rpc, state, user_id, server_id, "logs", container_id, {"tail": tail})

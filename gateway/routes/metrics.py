@@ -1,0 +1,40 @@
+"""`/metrics/{server_id}`: the latest sample and history, from ingest."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from gateway.deps import OwnedServerId, Rpc
+from gateway.routes.params import HistoryLimit, TimeWindow, json_passthrough, time_window
+from opswire.contract import rpc as calls
+from opswire.contract.telemetry import MetricsSample
+
+router = APIRouter(prefix="/metrics", tags=["metrics"])
+
+
+@router.get(
+    "/{server_id}",
+    response_model=MetricsSample,
+    responses={404: {"description": "Unknown server, or no sample yet"}},
+)
+async def latest_sample(server_id: OwnedServerId, rpc: Rpc) -> Response:
+    """The latest sample, bare."""
+    return json_passthrough(
+        await rpc.call(calls.METRICS_LATEST, calls.ByServer(server_id=server_id))
+    )
+
+
+@router.get("/{server_id}/history", response_model=list[MetricsSample])
+async def sample_history(
+    server_id: OwnedServerId,
+    rpc: Rpc,
+    window: Annotated[TimeWindow, Depends(time_window)],
+    limit: HistoryLimit = calls.DEFAULT_HISTORY_LIMIT,
+) -> Response:
+    """Samples with start <= timestamp < end (default: the last hour), ascending, newest `limit`."""
+    request = calls.MetricsHistory(
+        server_id=server_id, start=window.start, end=window.end, limit=limit
+    )
+    return json_passthrough(await rpc.call(calls.METRICS_HISTORY, request))

@@ -1,0 +1,64 @@
+"""Query parameters shared by several routes, validated before any service is called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
+from pydantic_core import to_jsonable_python
+
+from opswire.contract.rpc import MAX_HISTORY_LIMIT
+from opswire.contract.telemetry import LevelName
+from opswire.contract.types import UtcDatetime
+
+# Margin on top of the service's own wait, so the service answers before the gateway gives up.
+RPC_MARGIN_S = 5.0
+
+HistoryLimit = Annotated[
+    int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="At most this many items (1-10000).")
+]
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# Case-insensitive; anything but the five names is a 422 (DESIGN §9 'History').
+LevelQuery = Annotated[
+    LevelName | None,
+    BeforeValidator(_lower),
+    Query(description="Minimum severity: debug, info, warning, error or critical."),
+]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start: datetime | None
+    end: datetime | None
+
+
+def time_window(
+    start: Annotated[
+        UtcDatetime | None, Query(description="ISO 8601; without a zone it is UTC. Inclusive.")
+    ] = None,
+    end: Annotated[
+        UtcDatetime | None, Query(description="ISO 8601; without a zone it is UTC. Exclusive.")
+    ] = None,
+) -> TimeWindow:
+    """`start`/`end` query parameters; an empty window is refused here, before any call."""
+    if start is not None and end is not None and start >= end:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "start"), "msg": "start must be before end"}]
+        )
+    return TimeWindow(start, end)
+
+
+def json_passthrough(data: Any) -> Response:
+    """Relay a service's reply as is: telemetry is already contract-shaped, and re-validating
+    up to 10000 samples per request would cost more than the query itself."""
+    return Response(orjson.dumps(to_jsonable_python(data)), media_type="application/json")

@@ -1,0 +1,64 @@
+"""`/servers`: the user's servers with their presence (`status`, `last_seen`).
+
+The auth service owns servers and scopes every call to the user, so another
+user's server is `not_found` there (404) without a separate ownership check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from gateway.deps import Audit, CurrentUserId, Rpc
+from opswire.contract import rpc as calls
+from opswire.contract.resources import ServerCreate, ServerPublic, ServerUpdate
+
+router = APIRouter(prefix="/servers", tags=["servers"])
+
+
+@router.get("", response_model=list[ServerPublic])
+async def list_servers(user_id: CurrentUserId, rpc: Rpc) -> Any:
+    """The user's servers."""
+    return await rpc.call(calls.SERVERS_LIST, calls.ByUser(user_id=user_id))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServerPublic)
+async def create_server(body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Any:
+    """Register a server; give its agent an API key next (`POST /api-keys`)."""
+    request = calls.ServerCreateFor(user_id=user_id, **body.model_dump())
+    server = ServerPublic.model_validate(await rpc.call(calls.SERVERS_CREATE, request))
+    await audit.record(user_id, "server.create", f"server:{server.id}", {"name": server.name})
+    return server
+
+
+@router.get("/{server_id}", response_model=ServerPublic)
+async def get_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> Any:
+    """One server."""
+    return await rpc.call(
+        calls.SERVERS_GET, calls.ByUserServer(user_id=user_id, server_id=server_id)
+    )
+
+
+@router.put("/{server_id}", response_model=ServerPublic)
+async def update_server(
+    server_id: uuid.UUID, body: ServerUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
+) -> Any:
+    """Change some fields; the ones left out stay as they are."""
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    # Only the fields the client sent travel, so the service can tell "unset" from "null".
+    request = {"user_id": str(user_id), "server_id": str(server_id), **changes}
+    server = await rpc.call(calls.SERVERS_UPDATE, request)
+    await audit.record(user_id, "server.update", f"server:{server_id}", {"fields": sorted(changes)})
+    return server
+
+
+@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_server(
+    server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
+) -> Response:
+    """Delete the server and its keys; its agent is disconnected."""
+    await rpc.call(calls.SERVERS_DELETE, calls.ByUserServer(user_id=user_id, server_id=server_id))
+    await audit.record(user_id, "server.delete", f"server:{server_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

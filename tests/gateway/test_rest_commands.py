@@ -1,0 +1,257 @@
+"""REST /commands and /docker: timeouts, conflict mapping, shapes and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from opswire.contract import rpc as calls
+from tests.gateway.stubs import (
+    TEST_RPC_TIMEOUT_S,
+    Api,
+    Gateway,
+    api_session,
+    command_result,
+    docker_result,
+    server_public,
+    started_gateway,
+)
+
+
+@pytest.fixture(scope="module")
+async def gateway(nats_url: str, jwt_secret: str) -> AsyncIterator[Gateway]:
+    async with started_gateway(nats_url, jwt_secret) as gw:
+        yield gw
+
+
+@pytest.fixture
+async def api(gateway: Gateway, nc: NatsClient) -> AsyncIterator[Api]:
+    async with api_session(gateway, nc) as session:
+        yield session
+
+
+async def test_run_command_returns_the_result_and_audits_without_the_command_line(api: Api) -> None:
+    result = command_result(api.server_id, "echo s3cret-token", output="s3cret-token\n")
+    await api.stubs.ok(calls.COMMANDS_RUN, result)
+    async with api.audit_events() as next_event:
+        response = await api.client.post(
+            f"/api/v1/commands/{api.server_id}",
+            json={"command": "echo s3cret-token"},
+            headers=api.headers,
+        )
+        event = await next_event()
+    assert response.status_code == 200
+    body = response.json()
+    for name in ("command_id", "command", "status", "output", "exit_code", "duration_ms"):
+        assert body[name] == result[name]
+    assert api.stubs.calls(calls.COMMANDS_RUN) == [
+        {
+            "command": "echo s3cret-token",
+            "timeout_s": 30,
+            "user_id": str(api.user_id),
+            "server_id": str(api.server_id),
+        }
+    ]
+    assert (event.action, event.target) == ("command.run", f"server:{api.server_id}")
+    assert event.detail == {
+        "command_id": result["command_id"],
+        "status": "succeeded",
+        "exit_code": 0,
+    }
+    assert "s3cret" not in event.model_dump_json()
+
+
+async def test_run_waits_longer_than_the_default_rpc_timeout(api: Api) -> None:
+    async def slow(request: dict[str, Any]) -> dict[str, Any]:
+        # The command takes longer than a plain RPC may; the gateway must still wait for it.
+        await asyncio.sleep(TEST_RPC_TIMEOUT_S * 2)
+        return command_result(api.server_id, status="timeout", exit_code=None)
+
+    await api.stubs.answer(calls.COMMANDS_RUN, slow)
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}",
+        json={"command": "sleep 5", "timeout_s": 1},
+        headers=api.headers,
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "timeout"
+
+
+async def test_agent_offline_is_409(api: Api) -> None:
+    await api.stubs.error(calls.COMMANDS_RUN, "conflict", "Agent is not connected")
+    await api.stubs.ok(calls.SERVERS_CREATE, server_public(uuid.uuid4(), "web-2"))
+    async with api.audit_events() as next_event:
+        response = await api.client.post(
+            f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=api.headers
+        )
+        # A refused command is not audited: the next event is the next successful action's.
+        await api.client.post("/api/v1/servers", json={"name": "web-2"}, headers=api.headers)
+        event = await next_event()
+    assert event.action == "server.create"
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Agent is not connected"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"command": ""},
+        {"command": "   "},
+        {"command": "ls", "timeout_s": 0},
+        {"command": "ls", "timeout_s": 3601},
+        {"command": "ls", "shell": "zsh"},
+    ],
+)
+async def test_bad_command_body_is_422(api: Api, body: dict[str, Any]) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json=body, headers=api.headers
+    )
+    assert response.status_code == 422
+    assert api.stubs.calls(calls.COMMANDS_RUN) == []
+
+
+async def test_command_on_someone_elses_server_is_404(api: Api) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    response = await api.client.post(
+        f"/api/v1/commands/{uuid.uuid4()}", json={"command": "uptime"}, headers=api.headers
+    )
+    assert response.status_code == 404
+    assert api.stubs.calls(calls.COMMANDS_RUN) == []
+
+
+async def test_command_history_is_a_bare_array(api: Api) -> None:
+    history = [command_result(api.server_id), command_result(api.server_id, status="failed")]
+    await api.stubs.ok(calls.COMMANDS_HISTORY, history)
+    response = await api.client.get(
+        f"/api/v1/commands/{api.server_id}/history", params={"limit": 2}, headers=api.headers
+    )
+    assert response.status_code == 200
+    assert [item["command_id"] for item in response.json()] == [h["command_id"] for h in history]
+    assert api.stubs.calls(calls.COMMANDS_HISTORY) == [
+        {"server_id": str(api.server_id), "limit": 2}
+    ]
+
+
+async def test_commands_service_down_is_503(api: Api) -> None:
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=api.headers
+    )
+    assert response.status_code == 503
+
+
+# --- docker ------------------------------------------------------------------------------------
+
+CONTAINERS = [{"id": "abc123", "name": "web", "image": "nginx", "state": "running", "status": "Up"}]
+
+
+async def test_list_containers_is_the_agents_bare_array(api: Api) -> None:
+    await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "list", data=CONTAINERS))
+    response = await api.client.get(
+        f"/api/v1/docker/{api.server_id}/containers", headers=api.headers
+    )
+    assert response.status_code == 200
+    assert response.json() == CONTAINERS
+    [sent] = api.stubs.calls(calls.DOCKER_RUN)
+    assert (sent["action"], sent["container_id"]) == ("list", None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"success": False, "message": "Docker is not available"}, 502),
+        ({"success": False, "status": "timeout", "message": "Agent did not answer in time"}, 504),
+    ],
+)
+async def test_list_containers_failure_on_the_agent(
+    api: Api, fields: dict[str, Any], code: int
+) -> None:
+    await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "list", **fields))
+    response = await api.client.get(
+        f"/api/v1/docker/{api.server_id}/containers", headers=api.headers
+    )
+    assert response.status_code == code
+    assert response.json() == {"detail": fields["message"]}
+
+
+@pytest.mark.parametrize("success", [True, False])
+async def test_container_action_reports_the_agents_verdict(api: Api, success: bool) -> None:
+    result = docker_result(
+        api.server_id,
+        "restart",
+        container_id="web",
+        success=success,
+        message="restarted" if success else "No such container",
+    )
+    await api.stubs.ok(calls.DOCKER_RUN, result)
+    async with api.audit_events() as next_event:
+        response = await api.client.post(
+            f"/api/v1/docker/{api.server_id}/containers/web/restart", headers=api.headers
+        )
+        event = await next_event()
+    assert response.status_code == 200
+    assert response.json() == {
+        "command_id": result["command_id"],
+        "success": success,
+        "message": result["message"],
+    }
+    [sent] = api.stubs.calls(calls.DOCKER_RUN)
+    assert (sent["action"], sent["container_id"], sent["user_id"]) == (
+        "restart",
+        "web",
+        str(api.user_id),
+    )
+    assert event.action == "docker.restart"
+    assert event.detail == {
+        "command_id": result["command_id"],
+        "container_id": "web",
+        "success": success,
+    }
+
+
+@pytest.mark.parametrize(
+    "path", ["containers/web/explode", "containers/web/list", "containers/-x/stop"]
+)
+async def test_unknown_action_or_bad_container_is_422(api: Api, path: str) -> None:
+    await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "stop"))
+    response = await api.client.post(f"/api/v1/docker/{api.server_id}/{path}", headers=api.headers)
+    assert response.status_code == 422
+    assert api.stubs.calls(calls.DOCKER_RUN) == []
+
+
+async def test_container_action_with_agent_offline_is_409(api: Api) -> None:
+    await api.stubs.error(calls.DOCKER_RUN, "conflict", "Agent is not connected")
+    response = await api.client.post(
+        f"/api/v1/docker/{api.server_id}/containers/web/stop", headers=api.headers
+    )
+    assert response.status_code == 409
+
+
+async def test_container_logs_pass_tail_to_the_agent(api: Api) -> None:
+    result = docker_result(api.server_id, "logs", container_id="web", data="line 1\nline 2\n")
+    await api.stubs.ok(calls.DOCKER_RUN, result)
+    response = await api.client.get(
+        f"/api/v1/docker/{api.server_id}/containers/web/logs",
+        params={"tail": 50},
+        headers=api.headers,
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == "line 1\nline 2\n"
+    [sent] = api.stubs.calls(calls.DOCKER_RUN)
+    assert (sent["action"], sent["container_id"], sent["params"]) == ("logs", "web", {"tail": 50})
+
+
+@pytest.mark.parametrize("tail", [0, 10_001, "all"])
+async def test_container_logs_bad_tail_is_422(api: Api, tail: Any) -> None:
+    response = await api.client.get(
+        f"/api/v1/docker/{api.server_id}/containers/web/logs",
+        params={"tail": tail},
+        headers=api.headers,
+    )
+    assert response.status_code == 422
