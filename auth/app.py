@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 
 from auth.consumers import audit_consumer, presence_consumer, register_heartbeat
 from auth.handlers import register_handlers
@@ -18,7 +17,7 @@ from auth.presence import run_sweeper
 from auth.runtime import AuthRuntime
 from auth.settings import AuthSettings
 from opswire.db import create_engine, migrate, session_factory
-from opswire.natsconn import ensure_streams
+from opswire.natsconn import ensure_streams, service_broker
 from opswire.subjects import Subjects
 from opswire.tokens import TokenService
 
@@ -28,14 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: AuthSettings) -> FastStream:
-    broker = NatsBroker(
-        settings.nats_servers,
-        name="opswire-auth",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        # FastStream logs every message; at DEBUG only, so INFO stays about the service.
-        log_level=logging.DEBUG,
-    )
+    broker = service_broker(settings, "opswire-auth")
     runtime = AuthRuntime(
         settings=settings,
         subjects=Subjects(settings.subject_prefix, settings.stream_prefix),

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 
 from commands.dispatch import Dispatcher
 from commands.events import ResultPublisher
@@ -20,7 +19,7 @@ from commands.service import CommandService
 from commands.settings import CommandsSettings
 from commands.store import CommandStore
 from opswire.db import create_engine, migrate, session_factory
-from opswire.natsconn import ensure_streams
+from opswire.natsconn import ensure_streams, service_broker
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -31,14 +30,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: CommandsSettings) -> FastStream:
     subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
     reply_subject = subjects.rpc("commands", f"replies.{settings.instance_id}")
-    broker = NatsBroker(
-        settings.nats_servers,
-        name=f"opswire-commands-{settings.instance_id}",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        # Shutdown waits this long for commands in flight; their rows stay pending after that.
-        graceful_timeout=10.0,
-    )
+    # Shutdown waits for commands in flight; their rows stay pending after that.
+    broker = service_broker(settings, f"opswire-commands-{settings.instance_id}")
     runtime = Runtime()
     register_handlers(broker, subjects, runtime, reply_subject, settings.max_concurrent_commands)
 

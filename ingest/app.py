@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 
 from ingest.consumers import BatchConsumer, Batching
 from ingest.evaluator import AlertEvaluator
@@ -23,7 +22,7 @@ from ingest.settings import IngestSettings
 from ingest.state import IngestState
 from ingest.writer import logs_writer, metrics_writer
 from opswire.db import create_engine, migrate, session_factory
-from opswire.natsconn import ensure_streams
+from opswire.natsconn import ensure_streams, service_broker
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -33,14 +32,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: IngestSettings) -> FastStream:
     subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
-    broker = NatsBroker(
-        settings.nats_servers,
-        name="opswire-ingest",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        graceful_timeout=10.0,
-        log_level=logging.DEBUG,
-    )
+    broker = service_broker(settings, "opswire-ingest")
     state = IngestState(settings, subjects)
     register_rpc(broker, state)
     background: list[BatchConsumer | RetentionTask] = []

@@ -13,7 +13,7 @@ import httpx
 
 from opswire.supervisor import Child, Supervisor
 
-DEMO_EMAIL = "demo@opswire.local"
+DEMO_EMAIL = "demo@example.com"
 
 
 async def _login(http: httpx.AsyncClient, email: str, password: str) -> str | None:
@@ -35,7 +35,7 @@ async def _provision(http: httpx.AsyncClient, state_file: Path) -> dict[str, Any
     reply = await http.post("/api/v1/auth/register", json={"email": email, "password": password,
                                                             "full_name": "opswire demo"})
     if reply.status_code == 409:  # the account exists but its state file is gone
-        email = f"demo-{secrets.token_hex(4)}@opswire.local"
+        email = f"demo-{secrets.token_hex(4)}@example.com"
         reply = await http.post("/api/v1/auth/register", json={"email": email, "password": password})
     reply.raise_for_status()
     token = await _login(http, email, password)

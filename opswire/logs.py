@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message",
+}
 
 
 class KeyValueFormatter(logging.Formatter):

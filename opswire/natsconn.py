@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 import nats
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from opswire.settings import CommonSettings
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ async def _on_error(exc: Exception) -> None:
 
 
 async def _on_disconnected() -> None:
-    log.warning("nats disconnected; reconnecting")
+    log.info("nats disconnected")
 
 
 async def _on_reconnected() -> None:
@@ -77,3 +79,17 @@ async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
             # Another process created it between our check and our add.
             if exc.err_code != 10058:  # stream name already in use
                 raise
+
+
+def service_broker(settings: CommonSettings, name: str, graceful_timeout_s: float = 10.0) -> NatsBroker:
+    """The FastStream broker of a service: reconnect forever, per-message logs at DEBUG only."""
+    return NatsBroker(
+        settings.nats_servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        # Shutdown waits this long for handlers in flight (e.g. a command waiting on its agent).
+        graceful_timeout=graceful_timeout_s,
+        # FastStream logs every message; at DEBUG only, so INFO stays about the service.
+        log_level=logging.DEBUG,
+    )

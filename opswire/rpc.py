@@ -62,7 +62,7 @@ class RpcError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
 
-def NotFound(what: str = "Not found") -> RpcError:  # noqa: N802 - reads like an exception
+def NotFound(what: str = "Not found") -> RpcError:
     return RpcError("not_found", what)
 
 

@@ -49,7 +49,7 @@ async def ready(state: State) -> JSONResponse:
     services = {method.service: result for method, result in zip(calls.PINGS, results, strict=True)}
     down = sorted(name for name, result in services.items() if result != "ok")
     if down:
-        log.warning("not ready", extra={"services_down": down})
+        log.info("not ready", extra={"services_down": down})
         body = {"status": "not_ready", "nats": "connected", "services": services}
         return JSONResponse(
             {"detail": f"Not answering: {', '.join(down)}", **body}, status_code=503

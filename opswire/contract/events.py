@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from opswire.contract.frames import CommandResponse, DockerCommandFrame, DockerResponse, CommandFrame
+from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame, DockerResponse
 from opswire.contract.resources import AlertPublic, CommandResult, DockerResult
 from opswire.contract.types import UtcDatetime, utc_now
 
