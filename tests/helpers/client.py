@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import orjson
 import websockets
+from nats.aio.client import Client as NatsClient
+from nats.aio.subscription import Subscription
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 T = TypeVar("T")
 
@@ -49,6 +53,12 @@ class Api:
 
     async def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("POST", path, **kwargs)
+
+    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
 
     @classmethod
     async def new_user(cls, http: httpx.AsyncClient) -> Api:
@@ -131,3 +141,60 @@ class Socket:
         reply = await sock.recv()
         assert reply["type"] == "auth_success", reply
         return sock
+
+
+def log_frame(message: str, level: str = "info", timestamp: datetime | None = None,
+              **extra: Any) -> dict[str, Any]:
+    return {"type": "log", "level": level, "message": message,
+            "timestamp": (timestamp or datetime.now(UTC)).isoformat(), **extra}
+
+
+Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+@contextlib.asynccontextmanager
+async def answering(agent: Socket, answer: Answer) -> AsyncIterator[list[dict[str, Any]]]:
+    """Script the agent: each `command`/`docker_command` frame is recorded in the yielded list
+    and answered with `answer(frame)` (None: never answer). Other frames are ignored."""
+    seen: list[dict[str, Any]] = []
+
+    async def loop() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                frame = orjson.loads(await agent.ws.recv())
+                if frame.get("type") in ("command", "docker_command"):
+                    seen.append(frame)
+                    if (reply := answer(frame)) is not None:
+                        await agent.send(reply)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class Events:
+    """A core NATS subscription a test awaits messages on (JSON payloads)."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+
+    @classmethod
+    async def watch(cls, nc: NatsClient, subject: str) -> Events:
+        sub = await nc.subscribe(subject)
+        await nc.flush()  # the server knows the subscription before the test acts
+        return cls(sub)
+
+    async def next(self, timeout_s: float = 10.0) -> tuple[str, dict[str, Any]]:
+        msg = await self.sub.next_msg(timeout=timeout_s)
+        data: dict[str, Any] = orjson.loads(msg.data)
+        return msg.subject, data
+
+    async def next_data(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        return (await self.next(timeout_s))[1]
+
+    async def stop(self) -> None:
+        await self.sub.unsubscribe()

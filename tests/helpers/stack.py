@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from opswire.embedded import free_port
+from opswire.subjects import Subjects
 from tests.helpers.backends import Namespace
 
 SERVICES = ("auth", "ingest", "commands", "gateway")
@@ -35,6 +36,13 @@ class Stack:
     log_dir: Path
     port: int
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The stack's subject/stream prefix, for tests that watch its NATS events.
+    namespace: Namespace | None = None
+
+    @property
+    def subjects(self) -> Subjects:
+        assert self.namespace is not None, "stack started without a namespace"
+        return self.namespace.subjects
 
     @property
     def base_url(self) -> str:
@@ -99,7 +107,7 @@ async def running_stack(
         **namespace.env(),
         **extra_env,
     }
-    stack = Stack(env=env, log_dir=log_dir, port=port)
+    stack = Stack(env=env, log_dir=log_dir, port=port, namespace=namespace)
     try:
         for name in SERVICES:
             await stack.start(name)
