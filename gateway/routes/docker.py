@@ -32,6 +32,8 @@ ContainerId = Annotated[
     ),
 ]
 ContainerAction = Literal["start", "stop", "restart"]
+# How long to wait for the agent (extension of DESIGN §5; default 30 s).
+TimeoutS = Annotated[int, Query(ge=1, le=600, description="Seconds to wait for the agent.")]
 _AGENT_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "The agent is not connected"}
 }
@@ -45,6 +47,7 @@ async def _run(
     action: DockerAction,
     container_id: str | None = None,
     params: dict[str, Any] | None = None,
+    timeout_s: int = 30,
 ) -> DockerResult:
     request = calls.DockerRun(
         user_id=user_id,
@@ -52,6 +55,7 @@ async def _run(
         action=action,
         container_id=container_id,
         params=params or {},
+        timeout_s=timeout_s,
     )
     # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
     wait_s = request.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
@@ -73,10 +77,10 @@ def _data_or_error(result: DockerResult) -> Any:
     responses={**_AGENT_ERRORS, 502: {}, 504: {}},
 )
 async def list_containers(
-    server_id: OwnedServerId, user_id: CurrentUserId, rpc: Rpc, state: State
+    server_id: OwnedServerId, user_id: CurrentUserId, rpc: Rpc, state: State, timeout_s: TimeoutS = 30
 ) -> list[dict[str, Any]]:
     """The server's containers: `{id, name, image, state, status}` each."""
-    data = _data_or_error(await _run(rpc, state, user_id, server_id, "list"))
+    data = _data_or_error(await _run(rpc, state, user_id, server_id, "list", timeout_s=timeout_s))
     # The agent is outside our control: keep only well-formed entries rather than fail on one.
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
@@ -94,9 +98,10 @@ async def container_action(
     rpc: Rpc,
     state: State,
     audit: Audit,
+    timeout_s: TimeoutS = 30,
 ) -> Any:
     """Start, stop or restart a container; `success` is the agent's answer."""
-    result = await _run(rpc, state, user_id, server_id, action, container_id)
+    result = await _run(rpc, state, user_id, server_id, action, container_id, timeout_s=timeout_s)
     await audit.record(
         user_id,
         f"docker.{action}",
@@ -118,6 +123,7 @@ async def container_logs(
     rpc: Rpc,
     state: State,
     tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    timeout_s: TimeoutS = 30,
 ) -> Any:
     """The container's last `tail` log lines as the agent returned them (`data`)."""
-    return await _run(rpc, state, user_id, server_id, "logs", container_id, {"tail": tail})
+    return await _run(rpc, state, user_id, server_id, "logs", container_id, {"tail": tail}, timeout_s)

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 from nats.aio.client import Client as NatsClient
 
-from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient
 from tests.helpers.client import Api, Events, Socket, answering, eventually
 from tests.helpers.stack import Stack
 
@@ -123,21 +120,19 @@ async def test_a_failed_list_is_an_error_and_an_offline_agent_is_409(
 
 
 async def test_an_agent_that_never_answers_times_out_and_a_late_answer_is_kept(
-    stack: Stack, http: httpx.AsyncClient, nc: NatsClient
+    stack: Stack, http: httpx.AsyncClient
 ) -> None:
     api = await Api.new_user(http)
     server_id, key = await api.new_server_with_key()
-    me = (await api.get("/auth/me")).json()
     agent = await Socket.agent(stack.ws_url, key)
-    # The REST routes always ask for timeout_s=30, too long here: the same call
-    # the gateway makes, with the smallest timeout the contract allows.
-    rpc = RpcClient(nc, stack.subjects)
-    request = calls.DockerRun(user_id=uuid.UUID(me["id"]), server_id=uuid.UUID(server_id),
-                              action="restart", container_id="web", timeout_s=1)
     async with answering(agent, lambda frame: None) as seen:
-        result = await rpc.call(calls.DOCKER_RUN, request, timeout_s=10)
-    assert result["status"] == "timeout" and result["success"] is False
+        reply = await api.post(f"/docker/{server_id}/containers/web/restart", params={"timeout_s": 1})
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    assert result["success"] is False and "did not answer" in result["message"]
     assert seen[0]["command_id"] == result["command_id"]
+    listing = await api.get(f"/docker/{server_id}/containers", params={"timeout_s": 1})
+    assert listing.status_code == 504
 
     # The answer arrives after all: the history keeps it.
     await agent.send({"type": "docker_response", "command_id": result["command_id"],
