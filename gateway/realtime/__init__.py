@@ -1,18 +1,17 @@
-"""WebSockets: agent sessions and dashboard fan-out. Placeholder until they land."""
+"""WebSockets: agent sessions (`agents.py`) and dashboard fan-out (`dashboards.py`, `hub.py`).
+
+`Realtime` holds what lives behind them; the app's lifespan starts and stops it.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.state import GatewayState
+from gateway.realtime import agents, dashboards
+from gateway.realtime.runtime import Realtime
 
 ws_router = APIRouter()
+ws_router.include_router(agents.router)
+ws_router.include_router(dashboards.router)
 
-
-class Realtime:
-    @classmethod
-    async def start(cls, state: GatewayState) -> Realtime:
-        return cls()
-
-    async def stop(self) -> None:
-        return None
+__all__ = ["Realtime", "ws_router"]

@@ -1,0 +1,247 @@
+"""One authenticated agent connection: its frames, its commands, its end.
+
+Per-frame path (DESIGN §8): size check, parse+validate once, hand to the
+publisher. No RPC and no database per frame; the reader only awaits the
+socket. Anyone may ask the session to close (control message, idle watchdog,
+shutdown): `serve` then sends the error frame and the close code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NatsClient
+from starlette.websockets import WebSocket
+
+from gateway.realtime.pending import PendingCommand, PendingCommands
+from gateway.realtime.presence import Presence
+from gateway.realtime.publisher import Publisher
+from gateway.realtime.wsio import (
+    CLOSE_TIMEOUT_S,
+    INTERNAL_ERROR,
+    POLICY_VIOLATION,
+    TOO_BIG,
+    CloseRequest,
+    Raw,
+    receive_raw,
+    refuse,
+    send_error,
+    send_frame,
+)
+from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
+from opswire.contract.frames import (
+    INVALID_FORMAT,
+    AgentAuth,
+    CommandFrame,
+    CommandResponse,
+    DockerResponse,
+    FrameError,
+    LogFrame,
+    MetricsFrame,
+    Ping,
+    Pong,
+    parse_agent_frame,
+)
+from opswire.contract.resources import AgentIdentity
+from opswire.contract.telemetry import LogLine, MetricsSample
+from opswire.contract.types import utc_now
+from opswire.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+SERVER_BUSY = "Server busy, sample not accepted"
+AGENT_DISCONNECTED = "Agent disconnected"
+# Docker frames carry no timeout; the commands service waits at most this long for one.
+DOCKER_REPLY_TTL_S = 600.0
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What a session needs from the gateway (a slice, not the whole state)."""
+
+    nc: NatsClient
+    subjects: Subjects
+    publisher: Publisher
+    presence: Presence
+    max_frame_bytes: int
+    idle_timeout_s: float
+    command_grace_s: float
+
+
+class AgentSession:
+    def __init__(self, ws: WebSocket, identity: AgentIdentity, ctx: AgentContext) -> None:
+        self.identity = identity
+        self.server_id = str(identity.server_id)
+        self.connection_id = uuid.uuid4().hex
+        self._ws = ws
+        self._ctx = ctx
+        self._pending = PendingCommands()
+        self._close: CloseRequest | None = None
+        self._wake = asyncio.Event()
+        self._finished = False
+        self._loop = asyncio.get_running_loop()
+        self._last_seen = self._loop.time()
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None or self._finished
+
+    def request_close(self, request: CloseRequest) -> None:
+        """Ask the session to end (first request wins); safe from any task."""
+        if self._close is None:
+            self._close = request
+            self._wake.set()
+
+    async def serve(self) -> CloseRequest:
+        """Read frames until the socket ends; returns why it ended."""
+        reader = asyncio.create_task(self._read_loop())
+        waker = asyncio.create_task(self._wake.wait())
+        try:
+            while not reader.done() and self._close is None:
+                remaining = self._last_seen + self._ctx.idle_timeout_s - self._loop.time()
+                if remaining <= 0:
+                    self.request_close(
+                        CloseRequest(POLICY_VIOLATION, "Idle timeout: no frames received", "idle")
+                    )
+                    break
+                await asyncio.wait((reader, waker), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        if self._close is not None:
+            await refuse(self._ws, self._close)
+            # Frames already received are still handled; then the reader sees the disconnect.
+            await asyncio.wait((reader,), timeout=CLOSE_TIMEOUT_S)
+            reader.cancel()
+        await asyncio.gather(reader, waker, return_exceptions=True)
+        return self._close or CloseRequest(1000, None, "disconnected")
+
+    async def finish(self, reason: str) -> None:
+        """After the socket is gone: answer waiting commands, publish the offline event."""
+        self._finished = True
+        for pending in self._pending.drain():
+            await self._reply(pending, error=AGENT_DISCONNECTED)
+        self._ctx.presence.offline(self.identity.server_id, self.connection_id, reason)
+
+    async def deliver(self, delivery: AgentDelivery) -> DeliveryAck:
+        """Forward a command frame to the agent and remember where its answer goes."""
+        if self.closing:
+            return DeliveryAck(delivered=False, detail="Agent not connected")
+        frame = delivery.frame
+        timeout_s = frame.timeout_s if isinstance(frame, CommandFrame) else DOCKER_REPLY_TTL_S
+        refused = self._pending.add(
+            frame.command_id, delivery.reply_subject, timeout_s + self._ctx.command_grace_s
+        )
+        if refused is not None:
+            return DeliveryAck(delivered=False, detail=refused)
+        if not await send_frame(self._ws, frame):
+            self._pending.pop(frame.command_id)
+            return DeliveryAck(delivered=False, detail="Agent connection lost")
+        return DeliveryAck(delivered=True)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while (raw := await receive_raw(self._ws)) is not None:
+                self._last_seen = self._loop.time()
+                # uvicorn refuses oversized frames first (ws_max_size); this guards other servers.
+                if len(raw) > self._ctx.max_frame_bytes:
+                    self.request_close(CloseRequest(TOO_BIG, "Frame too large", "frame_too_large"))
+                    return
+                await self._on_frame(raw)
+        except Exception:
+            log.exception("agent session failed", extra={"server_id": self.server_id})
+            self.request_close(CloseRequest(INTERNAL_ERROR, "Internal error", "error"))
+
+    async def _on_frame(self, raw: Raw) -> None:
+        try:
+            frame = parse_agent_frame(raw)
+        except FrameError as exc:
+            await send_error(self._ws, INVALID_FORMAT, exc.detail)
+            return
+        if isinstance(frame, Ping):
+            await send_frame(self._ws, Pong())
+            return
+        if isinstance(frame, AgentAuth):
+            await send_error(self._ws, "Already authenticated")
+            return
+        if not self._owns(frame.server_id):
+            await send_error(self._ws, INVALID_FORMAT, "server_id does not match the authenticated server")
+            return
+        if isinstance(frame, MetricsFrame):
+            await self._accept_metrics(frame)
+        elif isinstance(frame, LogFrame):
+            await self._accept_log(frame)
+        else:
+            await self._accept_response(frame)
+
+    def _owns(self, claimed: str | None) -> bool:
+        if claimed is None or claimed == self.server_id:
+            return True
+        try:
+            return uuid.UUID(claimed) == self.identity.server_id
+        except ValueError:
+            return False
+
+    async def _accept_metrics(self, frame: MetricsFrame) -> None:
+        fields = dict(frame)  # validated already: build the sample without validating again
+        del fields["type"]
+        fields["server_id"] = self.server_id
+        fields["received_at"] = utc_now()
+        sample = MetricsSample.model_construct(**fields)
+        msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}"
+        subject = self._ctx.subjects.metrics(self.server_id)
+        if not self._ctx.publisher.submit(subject, sample.model_dump_json().encode(), msg_id):
+            await send_error(self._ws, SERVER_BUSY)
+
+    async def _accept_log(self, frame: LogFrame) -> None:
+        line = LogLine.model_construct(
+            level=frame.level,
+            message=frame.message,
+            timestamp=frame.timestamp,
+            source=frame.source,
+            server_id=self.server_id,
+            received_at=utc_now(),
+        )
+        digest = hashlib.blake2b(
+            f"{frame.source or ''}\x00{frame.message}".encode(), digest_size=8
+        ).hexdigest()
+        msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}:{digest}"
+        subject = self._ctx.subjects.logs(self.server_id)
+        if not self._ctx.publisher.submit(subject, line.model_dump_json().encode(), msg_id):
+            await send_error(self._ws, SERVER_BUSY)
+
+    async def _accept_response(self, frame: CommandResponse | DockerResponse) -> None:
+        pending = self._pending.pop(frame.command_id)
+        if pending is None:
+            await send_error(self._ws, "Unknown command_id", frame.command_id)
+            return
+        await self._reply(pending, response=frame)
+
+    async def _reply(
+        self,
+        pending: PendingCommand,
+        response: CommandResponse | DockerResponse | None = None,
+        error: str | None = None,
+    ) -> None:
+        reply = AgentReply(
+            server_id=self.identity.server_id,
+            command_id=pending.command_id,
+            response=response,
+            error=error,
+        )
+        try:
+            await self._ctx.nc.publish(pending.reply_subject, reply.model_dump_json().encode())
+        except Exception as exc:
+            log.warning(
+                "agent reply not sent",
+                extra={
+                    "server_id": self.server_id,
+                    "command_id": pending.command_id,
+                    "error": repr(exc),
+                },
+            )

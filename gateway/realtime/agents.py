@@ -1,0 +1,64 @@
+"""`WS /api/v1/agents/ws`: the agent socket (DESIGN §2)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, WebSocket
+
+from gateway.realtime.agent_auth import authenticate_agent
+from gateway.realtime.agent_session import AgentSession
+from gateway.realtime.runtime import Realtime
+from gateway.realtime.sessions import ShuttingDown
+from gateway.realtime.wsio import GOING_AWAY, CloseRequest, refuse, send_frame
+from opswire.contract.events import AgentControl
+from opswire.contract.frames import AuthSuccess
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+@router.websocket("/agents/ws")
+async def agent_socket(websocket: WebSocket) -> None:
+    """One agent: authenticate, take over the server's slot, then stream frames."""
+    realtime: Realtime = websocket.app.state.realtime
+    await websocket.accept()
+    identity = await authenticate_agent(websocket, realtime.state.rpc, realtime.state.settings.auth_timeout_s)
+    if identity is None:
+        return
+    if isinstance(identity, CloseRequest):
+        await refuse(websocket, identity)
+        return
+
+    session = AgentSession(websocket, identity, realtime.agent_context)
+    try:
+        await realtime.sessions.add(session)
+    except ShuttingDown:
+        await refuse(websocket, CloseRequest(GOING_AWAY, "Server shutting down", "shutdown"))
+        return
+    extra = {"server_id": session.server_id, "connection_id": session.connection_id}
+    reason = "disconnected"
+    try:
+        await _take_over(realtime, session)
+        if await send_frame(websocket, AuthSuccess(server_id=session.server_id)):
+            log.info("agent connected", extra=extra)
+            ended = await session.serve()
+            reason = ended.reason
+    finally:
+        await realtime.sessions.remove(session)
+        await session.finish(reason)
+        log.info("agent disconnected", extra={**extra, "reason": reason})
+
+
+async def _take_over(realtime: Realtime, session: AgentSession) -> None:
+    """Close older connections of this server on every gateway, then announce this one."""
+    subjects = realtime.state.subjects
+    control = AgentControl(reason="replaced", keep_connection_id=session.connection_id)
+    try:
+        await realtime.state.nc.publish(
+            subjects.agent_control(session.server_id), control.model_dump_json().encode()
+        )
+    except Exception as exc:  # NATS away with a full buffer: an older socket may linger
+        log.warning("replace notice not sent", extra={"server_id": session.server_id, "error": repr(exc)})
+    realtime.presence.online(session.identity.server_id, session.connection_id)

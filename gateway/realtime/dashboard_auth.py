@@ -1,0 +1,80 @@
+"""The dashboard handshake: an access token first, then may this user see the server."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.websockets import WebSocket
+
+from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
+from gateway.realtime.wsio import (
+    INTERNAL_ERROR,
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+    CloseRequest,
+    claims_auth,
+    receive_first,
+)
+from gateway.state import GatewayState
+from opswire.contract import rpc as calls
+from opswire.contract.frames import INVALID_FORMAT, DashboardAuth, FrameError, parse_dashboard_frame
+from opswire.rpc import RpcError
+from opswire.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+
+BAD_TOKEN = CloseRequest(POLICY_VIOLATION, "Invalid or expired token", "invalid_token")
+# "Does not exist" and "not yours" look the same (DESIGN §8).
+NOT_FOUND = CloseRequest(POLICY_VIOLATION, "Server not found", "not_found")
+
+
+async def authorize_dashboard(
+    ws: WebSocket, state: GatewayState, server_id: str
+) -> uuid.UUID | CloseRequest | None:
+    """The server to watch, or why to refuse; None if the peer left before authenticating."""
+    timeout_s = state.settings.auth_timeout_s
+    try:
+        raw = await receive_first(ws, timeout_s)
+    except TimeoutError:
+        return CloseRequest(
+            POLICY_VIOLATION,
+            "Authentication timeout",
+            "auth_timeout",
+            f"send an auth frame within {timeout_s:g} s of connecting",
+        )
+    if raw is None:
+        return None
+    try:
+        frame = parse_dashboard_frame(raw)
+    except FrameError as exc:
+        if claims_auth(raw):
+            return BAD_TOKEN
+        return CloseRequest(POLICY_VIOLATION, INVALID_FORMAT, "invalid_frame", exc.detail)
+    if not isinstance(frame, DashboardAuth):
+        return CloseRequest(
+            POLICY_VIOLATION,
+            "Authentication required",
+            "unauthenticated",
+            'the first frame must be {"type": "auth", "token": ...}',
+        )
+    try:
+        user_id = state.tokens.verify(frame.token, "access")
+    except InvalidToken:
+        return BAD_TOKEN
+    try:
+        server = uuid.UUID(server_id)
+    except ValueError:
+        return NOT_FOUND
+    try:
+        await state.rpc.call(calls.AUTH_AUTHORIZE, calls.ByUserServer(user_id=user_id, server_id=server))
+    except RpcError as exc:
+        if exc.code in ("not_found", "forbidden", "invalid"):
+            return NOT_FOUND
+        if exc.code == "unauthorized":
+            return BAD_TOKEN
+        if exc.code == "unavailable":
+            return CloseRequest(TRY_AGAIN_LATER, SERVICE_UNAVAILABLE, "auth_unavailable")
+        log.error("dashboard authorization failed", extra={"code": exc.code})
+        return CloseRequest(INTERNAL_ERROR, "Internal error", "auth_error")
+    return server

@@ -1,0 +1,160 @@
+"""`WS /api/v1/ws/metrics/{server_id}` and `/ws/logs/{server_id}` (DESIGN §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket
+
+from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
+from gateway.realtime.dashboard_auth import authorize_dashboard
+from gateway.realtime.hub import Stream, Viewer
+from gateway.realtime.runtime import Realtime
+from gateway.realtime.wsio import (
+    GOING_AWAY,
+    TRY_AGAIN_LATER,
+    CloseRequest,
+    close,
+    receive_raw,
+    refuse,
+    send_error,
+    send_frame,
+    send_text,
+)
+from opswire.contract import rpc as calls
+from opswire.contract.frames import (
+    INVALID_FORMAT,
+    DashboardAuthSuccess,
+    FrameError,
+    Ping,
+    Pong,
+    parse_dashboard_frame,
+)
+from opswire.rpc import RpcError
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+_METRICS_HEAD = '{"type":"metrics"'
+
+
+@router.websocket("/ws/metrics/{server_id}")
+async def metrics_socket(websocket: WebSocket, server_id: str) -> None:
+    """Live samples of one server, the latest known first, and its alerts."""
+    await _serve(websocket, server_id, "metrics")
+
+
+@router.websocket("/ws/logs/{server_id}")
+async def logs_socket(websocket: WebSocket, server_id: str) -> None:
+    """Live log lines of one server."""
+    await _serve(websocket, server_id, "logs")
+
+
+async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
+    realtime: Realtime = ws.app.state.realtime
+    await ws.accept()
+    server = await authorize_dashboard(ws, realtime.state, server_id)
+    if server is None:
+        return
+    if isinstance(server, CloseRequest):
+        await refuse(ws, server)
+        return
+    sid = str(server)
+    viewer = Viewer(realtime.state.settings.dashboard_queue_size)
+    if not realtime.track(viewer):
+        await refuse(ws, CloseRequest(GOING_AWAY, "Server shutting down", "shutdown"))
+        return
+    try:
+        try:
+            await realtime.hub.join(stream, sid, viewer)  # subscribe first, then ask for the latest
+        except Exception as exc:  # NATS unreachable right now
+            log.warning("dashboard not subscribed", extra={"server_id": sid, "error": repr(exc)})
+            await refuse(ws, CloseRequest(TRY_AGAIN_LATER, SERVICE_UNAVAILABLE, "unavailable"))
+            return
+        if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
+            return
+        after = await _send_latest(ws, realtime, server) if stream == "metrics" else None
+        await _stream(ws, viewer, after)
+    finally:
+        realtime.untrack(viewer)
+        await realtime.hub.leave(stream, sid, viewer)
+
+
+async def _send_latest(ws: WebSocket, realtime: Realtime, server: uuid.UUID) -> datetime | None:
+    """Send the latest stored sample, if any; returns its timestamp."""
+    try:
+        data = await realtime.state.rpc.call(calls.METRICS_LATEST, calls.ByServer(server_id=server))
+    except RpcError as exc:
+        if exc.code != "not_found":  # ingest away: live samples still flow
+            log.warning("latest sample unavailable", extra={"server_id": str(server), "code": exc.code})
+        return None
+    if not isinstance(data, dict):
+        return None
+    await send_text(ws, orjson.dumps({"type": "metrics", "data": data}).decode())
+    return _timestamp(data)
+
+
+def _timestamp(data: dict[str, Any]) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(data["timestamp"]))
+    except (KeyError, ValueError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
+    """Run writer and reader until the dashboard leaves, fails, or is ended."""
+    writer = asyncio.create_task(_write(ws, viewer, after))
+    reader = asyncio.create_task(_read(ws))
+    ended = asyncio.create_task(viewer.ended.wait())
+    tasks = (writer, reader, ended)
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    request = viewer.close
+    if request is None:
+        return
+    if request.message is None:  # too slow: no error frame, it would only queue behind the rest
+        await close(ws, request.code, request.reason)
+    else:
+        await refuse(ws, request)
+
+
+async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
+    while True:
+        frame = await viewer.queue.get()
+        if after is not None and frame.startswith(_METRICS_HEAD):
+            # Live samples that raced the latest one: skip any not newer than it.
+            try:
+                data = orjson.loads(frame).get("data")
+            except orjson.JSONDecodeError:
+                data = None
+            stamp = _timestamp(data) if isinstance(data, dict) else None
+            if stamp is not None and stamp <= after:
+                continue
+            after = None
+        # No timeout here: a slow dashboard is dropped by its full queue instead.
+        if not await send_text(ws, frame, timeout_s=None):
+            return
+
+
+async def _read(ws: WebSocket) -> None:
+    while (raw := await receive_raw(ws)) is not None:
+        try:
+            frame = parse_dashboard_frame(raw)
+        except FrameError as exc:
+            await send_error(ws, INVALID_FORMAT, exc.detail)
+            continue
+        if isinstance(frame, Ping):
+            await send_frame(ws, Pong())
+        else:
+            await send_error(ws, INVALID_FORMAT, "already authenticated")

@@ -1,0 +1,82 @@
+"""`Realtime`: everything behind the WebSockets, started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gateway.realtime.agent_session import AgentContext
+from gateway.realtime.hub import Hub, Viewer
+from gateway.realtime.presence import Presence
+from gateway.realtime.publisher import Publisher
+from gateway.realtime.sessions import SessionRegistry
+from gateway.realtime.wsio import GOING_AWAY, CloseRequest
+from gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN = CloseRequest(GOING_AWAY, "Server shutting down", "shutdown")
+STOP_TIMEOUT_S = 5.0
+
+
+class Realtime:
+    def __init__(self, state: GatewayState) -> None:
+        settings = state.settings
+        self.state = state
+        self.publisher = Publisher(state.nc, settings.publish_buffer_size)
+        self.sessions = SessionRegistry(state.nc, state.subjects)
+        self.hub = Hub(state.nc, state.subjects)
+        self.presence = Presence(
+            state.nc,
+            state.subjects,
+            self.publisher,
+            state.gateway_id,
+            settings.heartbeat_interval_s,
+            self.sessions.live_server_ids,
+        )
+        self.agent_context = AgentContext(
+            nc=state.nc,
+            subjects=state.subjects,
+            publisher=self.publisher,
+            presence=self.presence,
+            max_frame_bytes=settings.max_frame_bytes,
+            idle_timeout_s=settings.agent_idle_timeout_s,
+            command_grace_s=settings.command_grace_s,
+        )
+        self._dashboards: set[Viewer] = set()
+        self._dashboards_gone = asyncio.Event()
+        self._dashboards_gone.set()
+        self._stopping = False
+
+    @classmethod
+    async def start(cls, state: GatewayState) -> Realtime:
+        realtime = cls(state)
+        realtime.publisher.start()
+        realtime.presence.start()
+        return realtime
+
+    def track(self, viewer: Viewer) -> bool:
+        """Register a dashboard for shutdown; False if the gateway is stopping."""
+        if self._stopping:
+            return False
+        self._dashboards.add(viewer)
+        self._dashboards_gone.clear()
+        return True
+
+    def untrack(self, viewer: Viewer) -> None:
+        self._dashboards.discard(viewer)
+        if not self._dashboards:
+            self._dashboards_gone.set()
+
+    async def stop(self) -> None:
+        """Close every socket (1001), publish the disconnects, drain the publisher."""
+        self._stopping = True
+        for viewer in list(self._dashboards):
+            viewer.end(SHUTDOWN)
+        await self.sessions.close_all(SHUTDOWN, STOP_TIMEOUT_S)
+        try:
+            await asyncio.wait_for(self._dashboards_gone.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("dashboards still open at shutdown", extra={"count": len(self._dashboards)})
+        await self.presence.stop()
+        await self.publisher.stop(STOP_TIMEOUT_S)

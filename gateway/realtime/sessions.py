@@ -1,0 +1,165 @@
+"""The agents this gateway holds, and the per-server NATS subscriptions that reach them.
+
+For each connected server the gateway subscribes (core NATS, no queue group)
+to `agent_inbox(sid)` (command deliveries, request/reply) and
+`agent_control(sid)` (close notices). No subscription means no agent here,
+so a delivery to a server connected nowhere fails at once with no responders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from gateway.realtime.agent_session import AgentSession
+from gateway.realtime.wsio import POLICY_VIOLATION, REPLACED, CloseRequest
+from opswire.contract.events import AgentControl, AgentDelivery, DeliveryAck
+from opswire.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+_CLOSE_FOR = {
+    "replaced": CloseRequest(REPLACED, "Replaced by a newer connection", "replaced"),
+    "revoked": CloseRequest(POLICY_VIOLATION, "API key revoked", "revoked"),
+    "deleted": CloseRequest(POLICY_VIOLATION, "Server deleted", "deleted"),
+}
+
+
+class ShuttingDown(Exception):
+    """The gateway is stopping and takes no new agents."""
+
+
+@dataclass
+class _Server:
+    sessions: dict[str, AgentSession] = field(default_factory=dict)  # by connection id, oldest first
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+    def current(self) -> AgentSession | None:
+        """The newest session not on its way out: the one commands go to."""
+        for session in reversed(self.sessions.values()):
+            if not session.closing:
+                return session
+        return None
+
+
+class SessionRegistry:
+    def __init__(self, nc: NatsClient, subjects: Subjects) -> None:
+        self._nc = nc
+        self._subjects = subjects
+        self._servers: dict[str, _Server] = {}
+        self._lock = asyncio.Lock()  # add/remove only: subscribe/unsubscribe stay paired
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self._stopping = False
+
+    def live_server_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(sid) for sid, server in self._servers.items() if server.current() is not None]
+
+    def sessions(self) -> list[AgentSession]:
+        return [s for server in self._servers.values() for s in server.sessions.values()]
+
+    async def add(self, session: AgentSession) -> None:
+        async with self._lock:
+            if self._stopping:
+                raise ShuttingDown
+            server = self._servers.get(session.server_id)
+            if server is None:
+                server = _Server()
+                sid = session.server_id
+                server.subscriptions = [
+                    await self._nc.subscribe(
+                        self._subjects.agent_inbox(sid), cb=functools.partial(self._on_inbox, sid)
+                    ),
+                    await self._nc.subscribe(
+                        self._subjects.agent_control(sid),
+                        cb=functools.partial(self._on_control, sid),
+                    ),
+                ]
+                # The subscriptions must be live at the server before anyone is told we are.
+                await self._nc.flush()
+                self._servers[sid] = server
+            server.sessions[session.connection_id] = session
+            self._empty.clear()
+
+    async def remove(self, session: AgentSession) -> None:
+        async with self._lock:
+            server = self._servers.get(session.server_id)
+            if server is None or server.sessions.pop(session.connection_id, None) is None:
+                return
+            if not server.sessions:
+                del self._servers[session.server_id]
+                # Drain: deliveries already received still get their answer ("not connected"),
+                # and once gone here, new ones get no responders at once rather than silence.
+                for sub in server.subscriptions:
+                    try:
+                        await sub.drain()  # type: ignore[no-untyped-call]
+                    except Exception as exc:  # connection closing: the server forgets it anyway
+                        log.debug("unsubscribe failed", extra={"error": repr(exc)})
+            if not self._servers:
+                self._empty.set()
+
+    async def close_all(self, request: CloseRequest, timeout_s: float) -> None:
+        """Stop taking agents, close every session and wait (bounded) for their ends."""
+        async with self._lock:
+            self._stopping = True
+        for session in self.sessions():
+            session.request_close(request)
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout_s)
+        except TimeoutError:
+            log.error("agent sessions still open at shutdown", extra={"count": len(self.sessions())})
+
+    async def _on_control(self, sid: str, msg: Msg) -> None:
+        try:
+            control = AgentControl.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("malformed agent control message", extra={"server_id": sid})
+            return
+        server = self._servers.get(sid)
+        if server is None:
+            return
+        request = _CLOSE_FOR[control.reason]
+        for session in list(server.sessions.values()):
+            if control.reason == "replaced" and session.connection_id == control.keep_connection_id:
+                continue
+            if control.reason == "revoked" and control.key_id not in (
+                None,
+                session.identity.key_id,
+            ):
+                continue
+            log.info(
+                "closing agent",
+                extra={
+                    "server_id": sid,
+                    "connection_id": session.connection_id,
+                    "reason": control.reason,
+                },
+            )
+            session.request_close(request)
+
+    async def _on_inbox(self, sid: str, msg: Msg) -> None:
+        try:
+            delivery = AgentDelivery.model_validate_json(msg.data)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            ack = DeliveryAck(delivered=False, detail=f"Invalid delivery: {first['msg']}")
+        else:
+            server = self._servers.get(sid)
+            session = server.current() if server is not None else None
+            if session is None:
+                ack = DeliveryAck(delivered=False, detail="Agent not connected")
+            else:
+                ack = await session.deliver(delivery)
+        if msg.reply:
+            try:
+                await msg.respond(ack.model_dump_json().encode())
+            except Exception as exc:
+                log.warning("delivery ack not sent", extra={"server_id": sid, "error": repr(exc)})
