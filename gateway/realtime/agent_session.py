@@ -77,6 +77,8 @@ class AgentSession:
         self.identity = identity
         self.server_id = str(identity.server_id)
         self.connection_id = uuid.uuid4().hex
+        # Orders connections of one server across gateways: the newest one stays.
+        self.connected_at = utc_now()
         self._ws = ws
         self._ctx = ctx
         self._pending = PendingCommands()

@@ -54,7 +54,9 @@ async def agent_socket(websocket: WebSocket) -> None:
 async def _take_over(realtime: Realtime, session: AgentSession) -> None:
     """Close older connections of this server on every gateway, then announce this one."""
     subjects = realtime.state.subjects
-    control = AgentControl(reason="replaced", keep_connection_id=session.connection_id)
+    control = AgentControl(
+        reason="replaced", keep_connection_id=session.connection_id, connected_at=session.connected_at
+    )
     try:
         await realtime.state.nc.publish(
             subjects.agent_control(session.server_id), control.model_dump_json().encode()

@@ -128,7 +128,7 @@ class SessionRegistry:
             return
         request = _CLOSE_FOR[control.reason]
         for session in list(server.sessions.values()):
-            if control.reason == "replaced" and session.connection_id == control.keep_connection_id:
+            if control.reason == "replaced" and not _older(session, control):
                 continue
             if control.reason == "revoked" and control.key_id not in (
                 None,
@@ -163,3 +163,18 @@ class SessionRegistry:
                 await msg.respond(ack.model_dump_json().encode())
             except Exception as exc:
                 log.warning("delivery ack not sent", extra={"server_id": sid, "error": repr(exc)})
+
+
+def _older(session: AgentSession, control: AgentControl) -> bool:
+    """Is `session` older than the connection that announced itself in `control`?
+
+    Two agents authenticating at once on different gateways each announce
+    themselves; comparing (connected_at, connection_id) makes exactly one win.
+    """
+    if session.connection_id == control.keep_connection_id:
+        return False
+    if control.connected_at is None:
+        return True
+    return (session.connected_at, session.connection_id) < (
+        control.connected_at, control.keep_connection_id or "",
+    )

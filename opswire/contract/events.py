@@ -63,13 +63,15 @@ class PresenceHeartbeat(BaseModel):
 class AgentControl(BaseModel):
     """`opswire.agent.<server_id>.control`: close the agent's socket wherever it lives.
 
-    `keep_connection_id` spares the connection that caused a replacement;
-    `key_id` limits a revocation to connections made with that key.
+    `keep_connection_id` (connected at `connected_at`) is the connection that
+    caused a replacement: only connections older than it close. `key_id` limits
+    a revocation to connections made with that key.
     """
 
     action: Literal["close"] = "close"
     reason: Literal["replaced", "revoked", "deleted"]
     keep_connection_id: str | None = None
+    connected_at: UtcDatetime | None = None
     key_id: uuid.UUID | None = None
 
 
