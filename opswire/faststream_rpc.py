@@ -14,16 +14,20 @@ from opswire.subjects import Subjects
 
 Req = TypeVar("Req", bound=BaseModel)
 
+# Below the default database pool (10), so concurrent handlers do not queue on it.
+DEFAULT_WORKERS = 8
+
 
 def rpc_handler(
-    broker: NatsBroker, subjects: Subjects, method: RpcMethod[Req], max_workers: int = 1
+    broker: NatsBroker, subjects: Subjects, method: RpcMethod[Req], max_workers: int = DEFAULT_WORKERS
 ) -> Callable[[Callable[[Req], Awaitable[Any]]], Callable[[Req], Awaitable[Any]]]:
     """Decorator: serve `method` in the service's queue group.
 
     The handler receives the validated request model and returns the reply data
     (or raises RpcError). Bad requests and crashes still get a typed reply.
-    `max_workers` > 1 lets one replica serve that many requests at once (for
-    handlers that wait, e.g. on an agent); by default requests run one by one.
+    `max_workers` is how many requests one replica serves at once: FastStream
+    runs a subscriber's messages one by one otherwise, so one slow query (or a
+    command waiting on its agent) would hold up every other caller.
     """
 
     def register(handler: Callable[[Req], Awaitable[Any]]) -> Callable[[Req], Awaitable[Any]]:
