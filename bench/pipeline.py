@@ -78,10 +78,15 @@ async def agent(ws_base: str, api_key: str, rate: float, until: float, counters:
         assert reply["type"] == "auth_success", reply
 
         async def count_errors() -> None:
+            # Frames are handled in order: the pong after the last sample means every
+            # refusal (an error frame) for this agent has been counted.
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for raw in ws:
-                    if orjson.loads(raw).get("type") == "error":
+                    kind = orjson.loads(raw).get("type")
+                    if kind == "error":
                         counters.errors += 1
+                    elif kind == "pong":
+                        return
 
         reader = asyncio.create_task(count_errors())
         # Unique, increasing, recent timestamps (the table's key is (server_id, timestamp)).
@@ -97,7 +102,8 @@ async def agent(ws_base: str, api_key: str, rate: float, until: float, counters:
             counters.sent += 1
             if not interval:
                 await asyncio.sleep(0)  # let the other agents and the dashboards run
-        reader.cancel()
+        await ws.send('{"type":"ping"}')
+        await reader
 
 
 async def dashboard(ws_base: str, server_id: str, token: str, counters: Counters, ready: asyncio.Event) -> None:
@@ -133,7 +139,7 @@ async def run(args: argparse.Namespace, base: str, db_url: str) -> None:
     started = time.monotonic()
     until = started + args.seconds
     await asyncio.gather(*(agent(ws_base, key, args.rate, until, counters) for _, key in servers))
-    send_s = time.monotonic() - started
+    send_s = time.monotonic() - started  # until the gateway has handled every frame
     accepted = counters.sent - counters.errors
     deadline = time.monotonic() + 120
     while (stored := await stored_rows(db_url) - before) < accepted and time.monotonic() < deadline:
