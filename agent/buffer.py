@@ -2,11 +2,11 @@
 
 While disconnected it fills up, bounded per kind (oldest dropped first, and
 counted); after a reconnect everything goes out with its original timestamp.
-The protocol has no ack, so metrics sent in the last `resend_window_s` before a
-connection dropped are put back and sent again: the server stores each
-(server_id, timestamp) once, so a resend is harmless and a sample that vanished
-into a dead TCP connection is not lost. Log lines are not resent: they have no
-natural key and would be stored twice.
+The protocol has no ack, so samples and log lines sent in the last
+`resend_window_s` before a connection dropped are put back and sent again: the
+server stores each sample once per (server_id, timestamp) and each log line
+once per (server_id, timestamp, source, message), so a resend is harmless and
+a frame that vanished into a dead TCP connection is not lost.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Outbox:
         self.logs = _Queue("logs", logs_capacity)
         self._queues = (self.replies, self.metrics, self.logs)
         self.resend_window_s = resend_window_s
-        self._recent: deque[tuple[float, MetricsFrame]] = deque()
+        self._recent: deque[tuple[float, MetricsFrame | LogFrame]] = deque()
         self._clock = clock
         self._ready = asyncio.Event()
 
@@ -98,7 +98,7 @@ class Outbox:
         self._ready.set()
 
     def sent(self, frame: OutgoingFrame) -> None:
-        if not isinstance(frame, MetricsFrame) or self.resend_window_s <= 0:
+        if not isinstance(frame, MetricsFrame | LogFrame) or self.resend_window_s <= 0:
             return
         now = self._clock()
         self._recent.append((now, frame))
@@ -106,11 +106,12 @@ class Outbox:
             self._recent.popleft()
 
     def requeue_recent(self) -> int:
-        """After a connection loss: samples sent in the resend window go out again."""
+        """After a connection loss: frames sent in the resend window go out again."""
         cutoff = self._clock() - self.resend_window_s
         frames = [frame for sent_at, frame in self._recent if sent_at >= cutoff]
         self._recent.clear()
-        self.metrics.items.extendleft(reversed(frames))
+        for frame in reversed(frames):
+            self._queue_of(frame).items.appendleft(frame)
         if frames:
             self._ready.set()
         return len(frames)

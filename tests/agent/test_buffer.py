@@ -50,19 +50,21 @@ async def test_bounded_buffer_drops_the_oldest_and_counts() -> None:
     assert frames == [sample(2), sample(3), sample(4), line("3"), line("4")]
 
 
-async def test_samples_sent_within_the_window_are_requeued_in_order() -> None:
+async def test_frames_sent_within_the_window_are_requeued_in_order() -> None:
     clock = Clock()
     outbox = Outbox(metrics_capacity=10, logs_capacity=10, resend_window_s=5, clock=clock)
     for second in range(4):
         outbox.put_metrics(sample(second))
-    outbox.put_log(line("logs are not resent"))
+    outbox.put_log(line("resent too: the server keys lines by timestamp and content"))
     for _ in range(5):
         frame = await outbox.next()
         clock.now += 2
         outbox.sent(frame)
     outbox.put_metrics(sample(9))  # buffered while disconnected
-    assert outbox.requeue_recent() == 2  # samples sent at 2, 4, 6, 8; now 10, window 5 s
-    assert await drain(outbox) == [sample(2), sample(3), sample(9)]
+    assert outbox.requeue_recent() == 3  # samples sent at 2, 4, 6, 8, the line at 10; window 5 s
+    assert await drain(outbox) == [
+        sample(2), sample(3), sample(9), line("resent too: the server keys lines by timestamp and content"),
+    ]
     assert outbox.requeue_recent() == 0
 
 

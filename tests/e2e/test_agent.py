@@ -97,13 +97,22 @@ async def test_agent_survives_a_gateway_restart_without_losing_samples(
 ) -> None:
     api = await Api.new_user(http)
     server_id, key = await api.new_server_with_key()
-    async with running_agent(stack, key, log_dir):
+    tailed = log_dir / "service.log"
+    tailed.write_text("")
+    async with running_agent(stack, key, log_dir, "--log-file", str(tailed)):
         await eventually(lambda: _history(api, server_id, minimum=3), timeout_s=20)
+        _append(tailed, "before the outage")
+        await eventually(lambda: _logs(api, server_id))
         await stack.stop("gateway")
         stopped_at = datetime.now().astimezone()
+        _append(tailed, "during the outage")
         await asyncio.sleep(3)  # the outage itself: the agent must buffer through it
         await stack.start("gateway")
         await stack.wait_ready()
+        _append(tailed, "after the outage")
+        lines = await eventually(lambda: _logs(api, server_id, minimum=3), timeout_s=30)
+        assert sorted(str(line["message"]) for line in lines) == [
+            "after the outage", "before the outage", "during the outage"], "each line stored once"
         after = await eventually(lambda: _sample_after(api, server_id, stopped_at, seconds=2), timeout_s=30)
         timestamps = [datetime.fromisoformat(str(s["timestamp"])) for s in after]
         assert len(timestamps) == len(set(timestamps)), "each sample stored once"
@@ -120,9 +129,14 @@ async def _sample_after(api: Api, server_id: str, moment: datetime, seconds: flo
     return samples
 
 
-async def _logs(api: Api, server_id: str) -> list[dict[str, object]] | None:
+async def _logs(api: Api, server_id: str, minimum: int = 1) -> list[dict[str, object]] | None:
     logs: list[dict[str, object]] = (await api.get(f"/logs/{server_id}")).json()
-    return logs or None
+    return logs if len(logs) >= minimum else None
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as f:
+        f.write(line + "\n")
 
 
 async def _gone(pid: int) -> bool:
