@@ -19,7 +19,9 @@ class GatewaySettings(CommonSettings, JwtSettings):
         default=256, ge=1, le=100_000, description="Frames buffered per dashboard before it is dropped."
     )
     publish_buffer_size: int = Field(
-        default=10_000, ge=1, description="Accepted frames awaiting a JetStream ack before agents are told to back off."
+        default=10_000,
+        ge=1,
+        description="Accepted frames awaiting a JetStream ack before agents are told to back off.",
     )
     heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
     command_grace_s: float = Field(default=10.0, gt=0, le=300)

@@ -42,7 +42,7 @@ async def sample_history(
         .order_by(col(Metric.timestamp).desc())
         .limit(limit)
     )
-    newest_first = list(rows.scalars())
+    newest_first: list[dict[str, Any]] = list(rows.scalars())
     newest_first.reverse()
     return newest_first
 

@@ -43,7 +43,7 @@ def _events(broker: NatsBroker, subjects: Subjects) -> None:
         (subjects.audit("{user_id}"), AuditEvent, "A user's state-changing action (audit log)."),
         (subjects.presence_heartbeat(), PresenceHeartbeat, "Core NATS: the agents each gateway holds."),
         (subjects.agent_control(SID), AgentControl, "Core NATS: close an agent's socket on any gateway."),
-        (subjects.agent_inbox(SID), AgentDelivery, "Core NATS request/reply: deliver a command to the agent."),
+        (subjects.agent_inbox(SID), AgentDelivery, "Core NATS request/reply: a command for the agent."),
     ]
     for subject, model, description in published:
         broker.publisher(subject, title=subject, description=description, schema=model)

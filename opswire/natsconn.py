@@ -45,7 +45,7 @@ async def connect(servers: list[str], name: str) -> NatsClient:
         error_cb=_on_error,
         disconnected_cb=_on_disconnected,
         reconnected_cb=_on_reconnected,
-        **CONNECT_OPTIONS,  # type: ignore[arg-type]
+        **CONNECT_OPTIONS,
     )
 
 

@@ -30,13 +30,15 @@ def data_dir() -> Iterator[Path]:
 
 
 @asynccontextmanager
-async def opswire_up(data_dir: Path, port: int, *args: str) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+async def opswire_up(
+    data_dir: Path, port: int, *args: str
+) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
     env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL", "OPSWIRE_JWT_SECRET"}}
     log = data_dir.parent / "up.log"
     log.touch()
     offset = len(log.read_text())  # earlier runs' output is in the same file
     with log.open("ab") as out:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for in a thread
             [sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", str(data_dir), *args],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )
@@ -63,7 +65,7 @@ async def test_up_runs_everything_stops_cleanly_and_keeps_data(data_dir: Path) -
         assert len(children) >= 5  # four services and the demo agent
         demo = json.loads((data_dir / "demo.json").read_text())
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            login = await http.post("/api/v1/auth/login", json={"email": demo["email"], "password": demo["password"]})
+            login = await http.post("/api/v1/auth/login", json=_credentials(demo))
             api = Api(http, login.json()["access_token"])
 
             async def demo_sample() -> dict[str, object] | None:
@@ -77,9 +79,13 @@ async def test_up_runs_everything_stops_cleanly_and_keeps_data(data_dir: Path) -
 
     async with opswire_up(data_dir, port) as (process, _):
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            login = await http.post("/api/v1/auth/login", json={"email": demo["email"], "password": demo["password"]})
+            login = await http.post("/api/v1/auth/login", json=_credentials(demo))
             assert login.status_code == 200, "users survive a restart"
             api = Api(http, login.json()["access_token"])
             assert (await api.get(f"/metrics/{demo['server_id']}")).status_code == 200, "metrics survive too"
         process.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(process.wait, 60) == 0
+
+
+def _credentials(demo: dict[str, str]) -> dict[str, str]:
+    return {"email": demo["email"], "password": demo["password"]}

@@ -14,7 +14,9 @@ from opswire.embedded import free_port
 from tests.helpers.backends import Namespace
 
 
-def gateway_settings(nats_url: str, namespace: Namespace, jwt_secret: str, **overrides: object) -> GatewaySettings:
+def gateway_settings(
+    nats_url: str, namespace: Namespace, jwt_secret: str, **overrides: object
+) -> GatewaySettings:
     values: dict[str, object] = {
         "nats_url": nats_url,
         "subject_prefix": namespace.prefix,

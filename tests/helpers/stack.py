@@ -60,7 +60,7 @@ class Stack:
         env = dict(os.environ)
         env.update(self.env)
         with (self.log_dir / f"{name}.log").open("ab") as out:
-            self.processes[name] = subprocess.Popen(
+            self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
                 [sys.executable, "-m", "opswire", name], env=env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
