@@ -92,4 +92,6 @@ def service_broker(settings: CommonSettings, name: str, graceful_timeout_s: floa
         graceful_timeout=graceful_timeout_s,
         # FastStream logs every message; at DEBUG only, so INFO stays about the service.
         log_level=logging.DEBUG,
+        # Through our handler and format; quieted with the rest of "faststream".
+        logger=logging.getLogger(f"faststream.{name}"),
     )
