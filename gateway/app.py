@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.realtime import Realtime, ws_router
 from gateway.routes import api_router, root_router
@@ -59,6 +60,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Watch and operate a fleet of servers. REST API of the opswire gateway.",
         lifespan=lifespan,
     )
+    # The largest legitimate body is a 64 KiB command; refuse megabytes before parsing them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")

@@ -1,8 +1,11 @@
-"""One place that maps service errors to HTTP responses."""
+"""One place that maps errors to HTTP responses."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from opswire.rpc import RpcError
@@ -15,5 +18,23 @@ async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.http_status, headers=headers)
 
 
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    # Only where and why: the refused input may be a password, megabytes long, or not even
+    # encodable (a lone surrogate, NaN), and `ctx` can carry the same.
+    loc = [part if isinstance(part, int) else _utf8(str(part)) for part in error.get("loc", ())]
+    return {"type": str(error.get("type", "")), "loc": loc, "msg": _utf8(str(error.get("msg", "")))}
+
+
+def _utf8(text: str) -> str:
+    # A message or key may quote the input; a lone surrogate in it must not turn 422 into 500.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [_safe_error(err) for err in exc.errors()]}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RpcError, _rpc_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

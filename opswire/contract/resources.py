@@ -16,9 +16,12 @@ from opswire.contract.frames import (
     MAX_COMMAND_TIMEOUT_S,
     DockerAction,
 )
-from opswire.contract.types import FiniteFloat, Name, UtcDatetime
+from opswire.contract.types import FiniteFloat, Name, NoNul, UtcDatetime
 
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
+# Stored as text, so no NUL (see NoNul); strings that are only hashed or compared may hold one.
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), NoNul]
+Description = Annotated[str, StringConstraints(max_length=2000), NoNul]
 
 
 class _In(BaseModel):
@@ -31,7 +34,7 @@ class _In(BaseModel):
 class UserRegister(_In):
     email: EmailStr
     password: Password
-    full_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    full_name: OptionalText | None = None
 
     @field_validator("email")
     @classmethod
@@ -40,7 +43,7 @@ class UserRegister(_In):
 
 
 class UserLogin(_In):
-    email: Annotated[str, StringConstraints(max_length=320)]
+    email: Annotated[str, StringConstraints(max_length=320), NoNul]
     password: Annotated[str, StringConstraints(max_length=1024)]
 
 
@@ -67,14 +70,14 @@ class TokenPair(BaseModel):
 
 class ServerCreate(_In):
     name: Name
-    hostname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    hostname: OptionalText | None = None
+    description: Description | None = None
 
 
 class ServerUpdate(_In):
     name: Name | None = None
-    hostname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    hostname: OptionalText | None = None
+    description: Description | None = None
 
 
 ServerStatus = Literal["online", "offline"]
@@ -121,7 +124,7 @@ class AgentIdentity(BaseModel):
 
 
 class CommandRun(_In):
-    command: Annotated[str, StringConstraints(min_length=1, max_length=64 * 1024)]
+    command: Annotated[str, StringConstraints(min_length=1, max_length=64 * 1024), NoNul]
     timeout_s: Annotated[int, Field(ge=1, le=MAX_COMMAND_TIMEOUT_S)] = DEFAULT_COMMAND_TIMEOUT_S
 
     @field_validator("command")

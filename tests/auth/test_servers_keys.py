@@ -10,7 +10,7 @@ from nats.aio.client import Client as NatsClient
 from opswire.contract import rpc as calls
 from opswire.contract.events import AgentControl
 from opswire.rpc import RpcClient, RpcError
-from tests.auth.helpers import get_server, new_server, new_user
+from tests.auth.helpers import PASSWORD, get_server, new_server, new_user
 from tests.helpers.backends import Namespace
 
 
@@ -133,3 +133,21 @@ async def test_non_json_request_gets_an_invalid_reply(
         namespace.subjects.rpc("auth", "servers.list"), b"{not json", timeout=2
     )
     assert orjson.loads(reply.data)["error"]["code"] == "invalid"
+
+
+async def test_nul_characters_are_invalid_and_store_nothing(rpc: RpcClient) -> None:
+    # PostgreSQL text cannot hold NUL: the service refuses it as input instead of failing inside.
+    user_id = await new_user(rpc)
+    with pytest.raises(RpcError) as created:
+        await rpc.call(calls.SERVERS_CREATE, {"user_id": str(user_id), "name": "web\x00"})
+    assert created.value.code == "invalid"
+    with pytest.raises(RpcError) as registered:
+        await rpc.call(
+            calls.AUTH_REGISTER,
+            {"email": "nul@example.com", "password": PASSWORD, "full_name": "A\x00"},
+        )
+    assert registered.value.code == "invalid"
+    with pytest.raises(RpcError) as login:
+        await rpc.call(calls.AUTH_LOGIN, {"email": "nul@example.com\x00", "password": PASSWORD})
+    assert login.value.code == "invalid"
+    assert await rpc.call(calls.SERVERS_LIST, {"user_id": str(user_id)}) == []
