@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from opswire.contract.jsonlimits import MAX_JSON_DEPTH, has_nul, mentions_nul, too_deep
 from opswire.contract.telemetry import LogLevel, LogLine, MetricsSample
 
 
@@ -30,17 +31,6 @@ class DecodedSample:
     row: dict[str, Any]
 
 
-def _has_nul(value: Any) -> bool:
-    # PostgreSQL text and jsonb cannot hold U+0000; one such row would fail its whole batch.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def _load(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
@@ -48,8 +38,12 @@ def _load(raw: bytes) -> dict[str, Any]:
         raise InvalidMessage("not JSON") from None
     if not isinstance(data, dict):
         raise InvalidMessage("not a JSON object")
-    if b"\\u0000" in raw and _has_nul(data):
+    # PostgreSQL text and jsonb cannot hold U+0000, and storing JSON nested beyond any
+    # real payload fails with a recursion error: either would fail its whole batch.
+    if mentions_nul(raw) and has_nul(data):
         raise InvalidMessage("contains a NUL character")
+    if too_deep(data):
+        raise InvalidMessage(f"nested more than {MAX_JSON_DEPTH} levels deep")
     return data
 
 

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 SERVER_BUSY = "Server busy, sample not accepted"
 AGENT_DISCONNECTED = "Agent disconnected"
+# Room for the Nats-Msg-Id header, which counts towards the broker's max_payload.
+PUBLISH_HEADER_ALLOWANCE = 512
 # Docker frames carry no timeout; the commands service waits at most this long for one.
 DOCKER_REPLY_TTL_S = 600.0
 
@@ -197,8 +199,7 @@ class AgentSession:
         sample = MetricsSample.model_construct(**fields)
         msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}"
         subject = self._ctx.subjects.metrics(self.server_id)
-        if not self._ctx.publisher.submit(subject, sample.model_dump_json().encode(), msg_id):
-            await send_error(self._ws, SERVER_BUSY)
+        await self._publish(subject, sample.model_dump_json().encode(), msg_id)
 
     async def _accept_log(self, frame: LogFrame) -> None:
         line = LogLine.model_construct(
@@ -214,7 +215,17 @@ class AgentSession:
         ).hexdigest()
         msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}:{digest}"
         subject = self._ctx.subjects.logs(self.server_id)
-        if not self._ctx.publisher.submit(subject, line.model_dump_json().encode(), msg_id):
+        await self._publish(subject, line.model_dump_json().encode(), msg_id)
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
+        # A frame under our size limit can still exceed the broker's once server_id and
+        # received_at are added; it could never be published, so it is not accepted.
+        limit = self._ctx.nc.max_payload - PUBLISH_HEADER_ALLOWANCE
+        if len(payload) > limit:
+            await send_error(
+                self._ws, INVALID_FORMAT, f"frame too large to publish (limit {limit} bytes)"
+            )
+        elif not self._ctx.publisher.submit(subject, payload, msg_id):
             await send_error(self._ws, SERVER_BUSY)
 
     async def _accept_response(self, frame: CommandResponse | DockerResponse) -> None:

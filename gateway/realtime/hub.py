@@ -1,8 +1,13 @@
 """Dashboard fan-out: one NATS subscription per (server, stream) per gateway (DESIGN §8).
 
-Each incoming message is wrapped into its frame once and offered to every
-local dashboard's bounded queue. Offering never waits: a dashboard whose
-queue is full is dropped (close 1013) and nobody else notices.
+Each incoming message is checked and wrapped into its frame once, then
+offered to every local dashboard's bounded queue. Offering never waits: a
+dashboard whose queue is full is dropped (close 1013) and nobody else notices.
+
+Anyone with NATS access can publish on these subjects, so a message reaches
+dashboards only if it is what ingest would store (or, for alerts, a valid
+alert event) for the server named in the subject: junk is dropped and logged,
+never shown. That is one validation per message per gateway, not per dashboard.
 """
 
 from __future__ import annotations
@@ -13,11 +18,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from pydantic import ValidationError
 
 from gateway.realtime.wsio import TRY_AGAIN_LATER, CloseRequest
+from opswire.contract.events import AlertEvent
+from opswire.contract.jsonlimits import has_nul, mentions_nul, too_deep
+from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -92,7 +102,7 @@ class Hub:
             if topic is None:
                 topic = _Topic()
                 for subject, frame_type in self._feeds(stream, server_id):
-                    forward = _forwarder(topic, frame_type, subject)
+                    forward = _forwarder(topic, frame_type, subject, server_id)
                     topic.subscriptions.append(await self._nc.subscribe(subject, cb=forward))
                 # Live before the caller asks for the latest sample, so nothing falls in between.
                 await self._nc.flush()
@@ -116,17 +126,43 @@ class Hub:
                     log.debug("unsubscribe failed", extra={"error": repr(exc)})
 
 
-def _forwarder(topic: _Topic, frame_type: str, subject: str) -> Callable[[Msg], Awaitable[None]]:
+_PAYLOADS: dict[str, type[MetricsSample | LogLine | AlertEvent]] = {
+    "metrics": MetricsSample,
+    "log": LogLine,
+    "alert": AlertEvent,
+}
+
+
+def _rejection(frame_type: str, server_id: str, raw: bytes) -> str | None:
+    """Why `raw` must not reach a dashboard of `server_id`; None if it may."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "not JSON"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if (mentions_nul(raw) and has_nul(data)) or too_deep(data):
+        return "not storable"
+    try:
+        payload = _PAYLOADS[frame_type].model_validate(data)
+    except ValidationError:
+        return "not a valid payload"
+    if str(payload.server_id) != server_id:
+        return "server_id differs from the subject"
+    return None
+
+
+def _forwarder(
+    topic: _Topic, frame_type: str, subject: str, server_id: str
+) -> Callable[[Msg], Awaitable[None]]:
     head = b'{"type":"' + frame_type.encode() + b'","data":'
 
     async def forward(msg: Msg) -> None:
-        if not msg.data:
+        reason = _rejection(frame_type, server_id, msg.data)
+        if reason is not None:
+            log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": reason})
             return
-        try:
-            frame = (head + msg.data + b"}").decode()
-        except UnicodeDecodeError:
-            log.warning("dropped a non-UTF-8 message", extra={"subject": subject})
-            return
-        topic.dispatch(frame)
+        # Forwarded as published: the same object ingest stores and REST returns.
+        topic.dispatch((head + msg.data + b"}").decode())
 
     return forward

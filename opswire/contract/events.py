@@ -6,13 +6,19 @@ Events carry `server_id`, `timestamp` and the fields of the matching REST object
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame, DockerResponse
 from opswire.contract.resources import AlertPublic, CommandResult, DockerResult
 from opswire.contract.types import UtcDatetime, utc_now
+
+# A concrete NATS subject (no wildcards, no empty tokens or whitespace): a delivery
+# naming anything else could never be answered, so it is refused up front.
+ReplySubject = Annotated[
+    str, StringConstraints(max_length=255, pattern=r"^[^\s.*>]+(\.[^\s.*>]+)*$")
+]
 
 
 class PresenceEvent(BaseModel):
@@ -83,7 +89,7 @@ class AgentDelivery(BaseModel):
     """
 
     frame: CommandFrame | DockerCommandFrame = Field(discriminator="type")
-    reply_subject: str
+    reply_subject: ReplySubject
     requested_by: uuid.UUID | None = None
 
 

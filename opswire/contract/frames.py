@@ -12,12 +12,23 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from opswire.contract.jsonlimits import (
+    MAX_JSON_DEPTH,
+    has_nul,
+    mentions_nul,
+    replace_nul,
+    too_deep,
+)
 from opswire.contract.telemetry import LogFields, MetricsFields
 
 CommandId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 DEFAULT_COMMAND_TIMEOUT_S = 30
 MAX_COMMAND_TIMEOUT_S = 3600
+
+# Results are recorded in 32-bit integer columns; larger values cannot be real ones.
+ExitCode = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+DurationMs = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 DockerAction = Literal["start", "stop", "restart", "list", "logs", "inspect"]
 DOCKER_CONTAINER_ACTIONS: tuple[str, ...] = ("start", "stop", "restart")
@@ -60,8 +71,8 @@ class CommandResponse(_Frame):
     type: Literal["command_response"]
     command_id: CommandId
     output: Annotated[str, StringConstraints(max_length=MAX_OUTPUT_CHARS)]
-    exit_code: int | None = None
-    duration_ms: Annotated[int, Field(ge=0)]
+    exit_code: ExitCode | None = None
+    duration_ms: DurationMs
     timed_out: bool = False
     truncated: bool = False
     server_id: str | None = None
@@ -149,7 +160,16 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
         raise FrameError("a frame must be a JSON object")
     if not isinstance(data.get("type"), str):
         raise FrameError("missing 'type'")
+    if _brackets(raw) > MAX_JSON_DEPTH and too_deep(data):
+        raise FrameError(f"nested more than {MAX_JSON_DEPTH} levels deep")
     return data
+
+
+def _brackets(raw: str | bytes) -> int:
+    """Opening brackets in the text: fewer than the depth limit cannot nest too deep."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
 
 
 def _reason(exc: ValidationError) -> str:
@@ -164,9 +184,17 @@ def _reason(exc: ValidationError) -> str:
 def parse_agent_frame(raw: str | bytes) -> AgentFrame:
     data = _decode(raw)
     try:
-        return _agent_frames.validate_python(data)
+        frame = _agent_frames.validate_python(data)
     except ValidationError as exc:
         raise FrameError(_reason(exc)) from None
+    if not (mentions_nul(raw) and has_nul(data)):
+        return frame
+    # PostgreSQL cannot store NUL. Samples and log lines are refused now rather than
+    # accepted and dropped by ingest; a command's output (binary output is real) must
+    # still reach its caller, so there NUL becomes U+FFFD, as undecodable bytes do.
+    if isinstance(frame, CommandResponse | DockerResponse):
+        return _agent_frames.validate_python(replace_nul(data))
+    raise FrameError("text must not contain NUL characters")
 
 
 def parse_dashboard_frame(raw: str | bytes) -> DashboardFrame:

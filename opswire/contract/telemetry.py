@@ -52,8 +52,9 @@ class MetricsFields(BaseModel):
 
     cpu_percent: Percent
     memory_percent: Percent
-    disk_usage: list[DiskUsage] = Field(max_length=1024)
-    network: list[NetworkInterface] = Field(max_length=1024)
+    # Hosts with thousands of mounts exist; the frame size limit is what bounds these lists.
+    disk_usage: list[DiskUsage]
+    network: list[NetworkInterface]
     timestamp: SampleTimestamp
     load_average: Annotated[list[NonNegativeFloat], Field(min_length=3, max_length=3)] | None = None
     uptime_seconds: NonNegativeFloat | None = None
