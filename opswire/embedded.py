@@ -50,6 +50,9 @@ def nats_server_binary() -> str:
     return found
 
 
+MAX_PAYLOAD = "2MB"  # as in deploy/nats/*.conf
+
+
 class EmbeddedNats:
     """A nats-server child process with JetStream, its data in `store_dir`."""
 
@@ -67,7 +70,10 @@ class EmbeddedNats:
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js",
+        # The only setting without a flag: room for a 1 MiB frame plus what the gateway adds.
+        config = self.store_dir / "opswire-nats.conf"
+        config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
+        args = [nats_server_binary(), "-c", str(config), "-a", self.host, "-p", str(self.port), "-js",
                 "-sd", str(self.store_dir)]
         if self.log_file is not None:
             args += ["-l", str(self.log_file)]

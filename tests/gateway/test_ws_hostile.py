@@ -102,13 +102,20 @@ async def test_unstorable_frames_are_refused_and_nothing_is_published(
 
 
 async def test_frame_under_the_limit_too_big_to_publish_gets_an_error(
-    gw: Gateway, services: Services, nc: NatsClient
+    nats_url: str, namespace: Namespace, jwt_secret: str, services: Services, nc: NatsClient
 ) -> None:
+    # A frame limit above the NATS server's max_payload (an operator's own NATS with a
+    # smaller limit than ours): what fits a frame may still not fit a message.
+    async with gateway(nats_url, namespace, jwt_secret, max_frame_bytes=nc.max_payload + 4096) as gw:
+        await _too_big_to_publish(gw, services, nc)
+
+
+async def _too_big_to_publish(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     sid = str(identity.server_id)
     limit = nc.max_payload
     frame = metrics_frame()
-    # Under the frame limit (1 MiB) yet, with server_id and received_at added, over NATS's.
+    # Under the frame limit yet, with server_id and received_at added, over NATS's.
     frame["pad"] = "x" * (limit - len(json.dumps(frame)) - 40)
     raw = json.dumps(frame)
     assert len(raw) < gw.realtime.state.settings.max_frame_bytes
