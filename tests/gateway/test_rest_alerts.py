@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
 from opswire.rpc import NotFound
-from tests.gateway.stubs import Api, Gateway, api_session, now_iso, started_gateway
-
-
-@pytest.fixture(scope="module")
-async def gateway(nats_url: str, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with started_gateway(nats_url, jwt_secret) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def api(gateway: Gateway, nc: NatsClient) -> AsyncIterator[Api]:
-    async with api_session(gateway, nc) as session:
-        yield session
+from tests.gateway.stubs import Api, now_iso
 
 
 def threshold(server_id: uuid.UUID, **fields: Any) -> dict[str, Any]:

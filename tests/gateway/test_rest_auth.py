@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import jwt
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
 from opswire.tokens import TokenService
-from tests.gateway.stubs import Api, Gateway, api_session, started_gateway, user_public
-
-
-@pytest.fixture(scope="module")
-async def gateway(nats_url: str, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with started_gateway(nats_url, jwt_secret) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def api(gateway: Gateway, nc: NatsClient) -> AsyncIterator[Api]:
-    async with api_session(gateway, nc) as session:
-        yield session
+from tests.gateway.stubs import Api, user_public
 
 
 async def test_register_returns_201_and_the_user_without_secrets(api: Api) -> None:

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
 from tests.gateway.stubs import (
     TEST_RPC_TIMEOUT_S,
     Api,
-    Gateway,
-    api_session,
     command_result,
     docker_result,
     server_public,
-    started_gateway,
 )
-
-
-@pytest.fixture(scope="module")
-async def gateway(nats_url: str, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with started_gateway(nats_url, jwt_secret) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def api(gateway: Gateway, nc: NatsClient) -> AsyncIterator[Api]:
-    async with api_session(gateway, nc) as session:
-        yield session
 
 
 async def test_run_command_returns_the_result_and_audits_without_the_command_line(api: Api) -> None:

@@ -6,22 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
-from tests.gateway.stubs import Api, Gateway, api_session, server_public, started_gateway
-
-
-@pytest.fixture(scope="module")
-async def gateway(nats_url: str, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with started_gateway(nats_url, jwt_secret) as gw:
-        yield gw
-
-
-@pytest.fixture
-async def api(gateway: Gateway, nc: NatsClient) -> AsyncIterator[Api]:
-    async with api_session(gateway, nc) as session:
-        yield session
+from tests.gateway.stubs import Api, server_public
 
 
 async def test_a_refused_register_never_echoes_the_password(api: Api) -> None:
