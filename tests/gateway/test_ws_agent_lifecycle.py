@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 from websockets.asyncio.client import connect
 
-from opswire.contract import rpc as calls
 from opswire.contract.events import AgentControl, PresenceEvent, PresenceHeartbeat
 from opswire.contract.telemetry import MetricsSample
 from opswire.natsconn import ensure_streams, stream_configs
@@ -30,20 +28,6 @@ from tests.helpers.ws import (
     send,
     stream_reader,
 )
-
-
-@pytest.fixture
-async def services(nc: NatsClient, namespace: Namespace) -> AsyncIterator[Services]:
-    stub = Services(nc, namespace.subjects)
-    await stub.start(calls.AUTH_VERIFY_KEY)
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture
-async def gw(nats_url: str, namespace: Namespace, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with gateway(nats_url, namespace, jwt_secret) as running:
-        yield running
 
 
 async def _control(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -26,21 +25,6 @@ from tests.helpers.ws import (
     send,
     stream_reader,
 )
-
-
-@pytest.fixture
-async def services(nc: NatsClient, namespace: Namespace) -> AsyncIterator[Services]:
-    stub = Services(nc, namespace.subjects)
-    await stub.start(calls.AUTH_VERIFY_KEY)
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture
-async def gw(nats_url: str, namespace: Namespace, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with gateway(nats_url, namespace, jwt_secret) as running:
-        yield running
-
 
 # --- handshake -------------------------------------------------------------------------------
 

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 
-from opswire.contract import rpc as calls
 from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.frames import CommandFrame, DockerCommandFrame
-from tests.helpers.backends import Namespace
-from tests.helpers.ws import Gateway, Services, agent, eventually, gateway, ping, recv, send
-
-
-@pytest.fixture
-async def services(nc: NatsClient, namespace: Namespace) -> AsyncIterator[Services]:
-    stub = Services(nc, namespace.subjects)
-    await stub.start(calls.AUTH_VERIFY_KEY)
-    yield stub
-    await stub.stop()
-
-
-@pytest.fixture
-async def gw(nats_url: str, namespace: Namespace, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with gateway(nats_url, namespace, jwt_secret) as running:
-        yield running
+from tests.helpers.ws import Gateway, Services, agent, eventually, ping, recv, send
 
 
 async def _deliver(nc: NatsClient, gw: Gateway, server_id: str, body: bytes) -> DeliveryAck:

@@ -45,12 +45,6 @@ async def services(nc: NatsClient, namespace: Namespace) -> AsyncIterator[Servic
 
 
 @pytest.fixture
-async def gw(nats_url: str, namespace: Namespace, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with gateway(nats_url, namespace, jwt_secret) as running:
-        yield running
-
-
-@pytest.fixture
 def tokens(jwt_secret: str) -> TokenService:
     return TokenService(jwt_secret)
 

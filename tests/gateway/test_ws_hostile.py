@@ -46,12 +46,6 @@ async def services(nc: NatsClient, namespace: Namespace) -> AsyncIterator[Servic
     await stub.stop()
 
 
-@pytest.fixture
-async def gw(nats_url: str, namespace: Namespace, jwt_secret: str) -> AsyncIterator[Gateway]:
-    async with gateway(nats_url, namespace, jwt_secret) as running:
-        yield running
-
-
 def _nested(depth: int) -> Any:
     value: Any = []
     for _ in range(depth - 1):
