@@ -12,17 +12,10 @@ from gateway.realtime.wsio import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     CloseRequest,
-    claims_auth,
-    receive_first,
+    receive_auth_frame,
 )
 from opswire.contract import rpc as calls
-from opswire.contract.frames import (
-    INVALID_API_KEY,
-    INVALID_FORMAT,
-    AgentAuth,
-    FrameError,
-    parse_agent_frame,
-)
+from opswire.contract.frames import INVALID_API_KEY, AgentAuth, parse_agent_frame
 from opswire.contract.resources import AgentIdentity
 from opswire.rpc import RpcClient, RpcError
 
@@ -40,30 +33,11 @@ async def authenticate_agent(
     ws: WebSocket, rpc: RpcClient, timeout_s: float
 ) -> AgentIdentity | CloseRequest | None:
     """The agent's identity, or why to refuse it; None if it left before sending anything."""
-    try:
-        raw = await receive_first(ws, timeout_s)
-    except TimeoutError:
-        return CloseRequest(
-            POLICY_VIOLATION,
-            "Authentication timeout",
-            "auth_timeout",
-            f"send an auth frame within {timeout_s:g} s of connecting",
-        )
-    if raw is None:
-        return None
-    try:
-        frame = parse_agent_frame(raw)
-    except FrameError as exc:
-        if claims_auth(raw):  # a missing or malformed key is a bad key, not junk
-            return _bad_key()
-        return CloseRequest(POLICY_VIOLATION, INVALID_FORMAT, "invalid_frame", exc.detail)
+    frame = await receive_auth_frame(
+        ws, timeout_s, parse_agent_frame, AgentAuth, _bad_key(), '{"type": "auth", "api_key": ...}'
+    )
     if not isinstance(frame, AgentAuth):
-        return CloseRequest(
-            POLICY_VIOLATION,
-            "Authentication required",
-            "unauthenticated",
-            'the first frame must be {"type": "auth", "api_key": ...}',
-        )
+        return frame
     try:
         data = await rpc.call(calls.AUTH_VERIFY_KEY, calls.VerifyKey(api_key=frame.api_key))
     except RpcError as exc:

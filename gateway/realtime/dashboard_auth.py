@@ -13,12 +13,11 @@ from gateway.realtime.wsio import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     CloseRequest,
-    claims_auth,
-    receive_first,
+    receive_auth_frame,
 )
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
-from opswire.contract.frames import INVALID_FORMAT, DashboardAuth, FrameError, parse_dashboard_frame
+from opswire.contract.frames import DashboardAuth, parse_dashboard_frame
 from opswire.rpc import RpcError
 from opswire.tokens import InvalidToken
 
@@ -33,31 +32,12 @@ async def authorize_dashboard(
     ws: WebSocket, state: GatewayState, server_id: str
 ) -> uuid.UUID | CloseRequest | None:
     """The server to watch, or why to refuse; None if the peer left before authenticating."""
-    timeout_s = state.settings.auth_timeout_s
-    try:
-        raw = await receive_first(ws, timeout_s)
-    except TimeoutError:
-        return CloseRequest(
-            POLICY_VIOLATION,
-            "Authentication timeout",
-            "auth_timeout",
-            f"send an auth frame within {timeout_s:g} s of connecting",
-        )
-    if raw is None:
-        return None
-    try:
-        frame = parse_dashboard_frame(raw)
-    except FrameError as exc:
-        if claims_auth(raw):
-            return BAD_TOKEN
-        return CloseRequest(POLICY_VIOLATION, INVALID_FORMAT, "invalid_frame", exc.detail)
+    frame = await receive_auth_frame(
+        ws, state.settings.auth_timeout_s, parse_dashboard_frame, DashboardAuth, BAD_TOKEN,
+        '{"type": "auth", "token": ...}',
+    )
     if not isinstance(frame, DashboardAuth):
-        return CloseRequest(
-            POLICY_VIOLATION,
-            "Authentication required",
-            "unauthenticated",
-            'the first frame must be {"type": "auth", "token": ...}',
-        )
+        return frame
     try:
         user_id = state.tokens.verify(frame.token, "access")
     except InvalidToken:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from opswire.contract.frames import ErrorFrame, encode
+from opswire.contract.frames import INVALID_FORMAT, ErrorFrame, FrameError, encode
 
 log = logging.getLogger(__name__)
+
+AuthFrame = TypeVar("AuthFrame", bound=BaseModel)
 
 SEND_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 2.0
@@ -103,3 +107,39 @@ async def receive_raw(ws: WebSocket) -> Raw | None:
 async def receive_first(ws: WebSocket, timeout_s: float) -> Raw | None:
     """The first frame within `timeout_s`; None if the peer left; raises TimeoutError."""
     return await asyncio.wait_for(receive_raw(ws), timeout_s)
+
+
+async def receive_auth_frame(
+    ws: WebSocket,
+    timeout_s: float,
+    parse: Callable[[Raw], BaseModel],
+    auth_frame: type[AuthFrame],
+    bad_credentials: CloseRequest,
+    example: str,
+) -> AuthFrame | CloseRequest | None:
+    """The first frame of a socket, which must be an auth frame, or why to refuse the socket.
+
+    None if the peer left first. An auth frame whose credential is missing or
+    malformed is `bad_credentials`, not junk (DESIGN §2).
+    """
+    try:
+        raw = await receive_first(ws, timeout_s)
+    except TimeoutError:
+        return CloseRequest(
+            POLICY_VIOLATION, "Authentication timeout", "auth_timeout",
+            f"send an auth frame within {timeout_s:g} s of connecting",
+        )
+    if raw is None:
+        return None
+    try:
+        frame = parse(raw)
+    except FrameError as exc:
+        return bad_credentials if claims_auth(raw) else CloseRequest(
+            POLICY_VIOLATION, INVALID_FORMAT, "invalid_frame", exc.detail
+        )
+    if not isinstance(frame, auth_frame):
+        return CloseRequest(
+            POLICY_VIOLATION, "Authentication required", "unauthenticated",
+            f"the first frame must be {example}",
+        )
+    return frame
