@@ -11,12 +11,12 @@ from faststream import FastStream
 
 from auth.consumers import audit_consumer, presence_consumer, register_heartbeat
 from auth.handlers import register_handlers
-from auth.jetstream import PullConsumer
 from auth.models import SCHEMA
 from auth.presence import run_sweeper
 from auth.runtime import AuthRuntime
 from auth.settings import AuthSettings
 from opswire.db import create_engine, migrate, session_factory
+from opswire.jetstream import PullConsumer
 from opswire.natsconn import ensure_streams, service_broker
 from opswire.subjects import Subjects
 from opswire.tokens import TokenService

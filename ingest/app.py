@@ -12,7 +12,6 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from ingest.consumers import BatchConsumer, Batching
 from ingest.evaluator import AlertEvaluator
 from ingest.events import AlertPublisher
 from ingest.models import LogEntry, Metric
@@ -22,6 +21,7 @@ from ingest.settings import IngestSettings
 from ingest.state import IngestState
 from ingest.writer import logs_writer, metrics_writer
 from opswire.db import create_engine, migrate, session_factory
+from opswire.jetstream import PullConsumer, PullConsumerSpec
 from opswire.natsconn import ensure_streams, service_broker
 from opswire.subjects import Subjects
 
@@ -30,12 +30,24 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: str) -> PullConsumerSpec:
+    return PullConsumerSpec(
+        stream=stream,
+        subject=subject,
+        durable=durable,
+        batch=settings.batch_size,
+        ack_wait_s=settings.ack_wait_s,
+        max_ack_pending=settings.batch_size * 4,
+        fetch_timeout_s=settings.batch_timeout_s,
+    )
+
+
 def create_app(settings: IngestSettings) -> FastStream:
     subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
     broker = service_broker(settings, "opswire-ingest")
     state = IngestState(settings, subjects)
     register_rpc(broker, state)
-    background: list[BatchConsumer | RetentionTask] = []
+    background: list[PullConsumer | RetentionTask] = []
 
     async def on_startup() -> None:
         nc = await broker.connect()
@@ -48,30 +60,19 @@ def create_app(settings: IngestSettings) -> FastStream:
     async def after_startup() -> None:
         js = broker.connection.jetstream()
         evaluator = AlertEvaluator(state.sessions, state.publisher, settings.alert_hysteresis)
-        batching = Batching(settings.batch_size, settings.batch_timeout_s, settings.ack_wait_s)
-        metrics = BatchConsumer(
-            js,
-            stream=subjects.metrics_stream,
-            subject=subjects.all_metrics,
-            durable="ingest-metrics",
-            handler=metrics_writer(
-                state.engine, Metric, settings.retry_delay_s, evaluator.evaluate
-            ),
-            batching=batching,
+        metrics = PullConsumer(
+            consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, "ingest-metrics"),
+            metrics_writer(state.engine, Metric, settings.retry_delay_s, evaluator.evaluate),
         )
-        logs = BatchConsumer(
-            js,
-            stream=subjects.logs_stream,
-            subject=subjects.all_logs,
-            durable="ingest-logs",
-            handler=logs_writer(state.engine, LogEntry, settings.retry_delay_s),
-            batching=batching,
+        logs = PullConsumer(
+            consumer_spec(settings, subjects.logs_stream, subjects.all_logs, "ingest-logs"),
+            logs_writer(state.engine, LogEntry, settings.retry_delay_s),
         )
         retention = RetentionTask(
             state.engine, settings.retention_days, settings.retention_interval_s
         )
         for consumer in (metrics, logs):
-            await consumer.start()
+            await consumer.start(js)
             background.append(consumer)
         retention.start()
         background.append(retention)

@@ -64,7 +64,7 @@ class BatchWriter(Generic[Item]):
         self._retry_delay_s = retry_delay_s
         self._after_commit = after_commit
 
-    async def __call__(self, msgs: list[Msg]) -> None:
+    async def __call__(self, msgs: Sequence[Msg]) -> None:
         accepted: list[tuple[Msg, Item]] = []
         for msg in msgs:
             try:

@@ -1,5 +1,10 @@
 """A durable JetStream pull consumer that hands batches to a handler, one batch at a time.
 
+Used by every service that consumes a stream (auth: presence and audit events;
+ingest: metrics and logs). The handler decides ack / nak / term per message.
+Replicas sharing a durable name split the work; a restarted service resumes
+after the last acked message.
+
 Written on nats-py rather than as a FastStream batch subscriber: FastStream 0.7.8's
 batch loop lets nats-py 2.16's `asyncio.TimeoutError` escape mid-collection and
 restarts, stranding the messages it had already fetched until `ack_wait`. Here a
