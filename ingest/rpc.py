@@ -112,6 +112,18 @@ def register_rpc(broker: NatsBroker, state: IngestState) -> None:
             await session.delete(threshold)
         await state.publisher.publish_all(resolved)
 
+    @rpc_handler(broker, subjects, calls.SERVERS_FORGET)
+    async def servers_forget(req: calls.ByUserServer) -> dict[str, int]:
+        """The server is gone: its rules go, its open alerts resolve; past alerts stay listed."""
+        async with state.sessions.begin() as session:
+            thresholds = await store.list_thresholds(session, req.user_id, req.server_id)
+            resolved: list[tuple[Alert, AlertEventKind]] = []
+            for threshold in thresholds:
+                resolved += await _resolve_open(session, threshold)
+                await session.delete(threshold)
+        await state.publisher.publish_all(resolved)
+        return {"thresholds_deleted": len(thresholds), "alerts_resolved": len(resolved)}
+
     @rpc_handler(broker, subjects, calls.ALERTS_LIST)
     async def alerts_list(req: calls.AlertList) -> list[AlertPublic]:
         """The user's alerts, newest first."""

@@ -6,6 +6,7 @@ user's server is `not_found` there (404) without a separate ownership check.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -14,6 +15,9 @@ from fastapi import APIRouter, Response, status
 from gateway.deps import Audit, CurrentUserId, Rpc
 from opswire.contract import rpc as calls
 from opswire.contract.resources import ServerCreate, ServerPublic, ServerUpdate
+from opswire.rpc import RpcError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/servers", tags=["servers"])
 
@@ -58,7 +62,14 @@ async def update_server(
 async def delete_server(
     server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> Response:
-    """Delete the server and its keys; its agent is disconnected."""
-    await rpc.call(calls.SERVERS_DELETE, calls.ByUserServer(user_id=user_id, server_id=server_id))
+    """Delete the server and its keys; its agent is disconnected; its alert rules go too."""
+    ref = calls.ByUserServer(user_id=user_id, server_id=server_id)
+    await rpc.call(calls.SERVERS_DELETE, ref)
+    try:
+        await rpc.call(calls.SERVERS_FORGET, ref)
+    except RpcError as exc:
+        # The server is gone either way; its rules can no longer fire (no agent can send).
+        log.warning("alert rules of a deleted server not dropped", extra={
+            "server_id": str(server_id), "code": exc.code})
     await audit.record(user_id, "server.delete", f"server:{server_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -177,6 +177,10 @@ THRESHOLDS_UPDATE = RpcMethod("ingest", "thresholds.update", ThresholdUpdateFor)
 THRESHOLDS_DELETE = RpcMethod("ingest", "thresholds.delete", ThresholdRef)
 ALERTS_LIST = RpcMethod("ingest", "alerts.list", AlertList)
 ALERTS_RESOLVE = RpcMethod("ingest", "alerts.resolve", AlertRef)
+SERVERS_FORGET = RpcMethod(
+    "ingest", "servers.forget", ByUserServer,
+    "A server was deleted: drop its thresholds and resolve its open alerts (history is kept).",
+)
 
 
 # --- commands ---------------------------------------------------------------------------------------

@@ -175,3 +175,24 @@ async def test_duration_s_needs_the_breach_to_last(
     assert fired["threshold_id"] == slow.json()["id"] and "for 10 s" in fired["message"]
     await events.stop()
     await agent.close()
+
+
+async def test_deleting_a_server_drops_its_rules_and_resolves_its_alerts(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    owner = await Api.new_user(http)
+    server_id, key = await owner.new_server_with_key()
+    await owner.post("/alerts/thresholds", json={
+        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50})
+    agent = await Socket.agent(stack.ws_url, key)
+    dashboard = await Socket.dashboard(stack.ws_url, "metrics", server_id, owner.token or "")
+    await agent.send(_at(_base(), 0, cpu_percent=99.0))
+    fired = (await dashboard.recv_type("alert"))["data"]
+    assert fired["status"] == "active"
+
+    assert (await owner.request("DELETE", f"/servers/{server_id}")).status_code == 204
+    assert (await owner.get("/alerts/thresholds")).json() == []
+    assert (await owner.get("/alerts", params={"status": "active"})).json() == []
+    history = (await owner.get("/alerts")).json()
+    assert [(a["id"], a["status"]) for a in history] == [(fired["id"], "resolved")]
+    await dashboard.close()

@@ -99,12 +99,21 @@ async def test_update_sends_only_the_fields_given(api: Api) -> None:
 
 async def test_delete_server_is_204_without_body(api: Api) -> None:
     await api.stubs.ok(calls.SERVERS_DELETE, None)
+    await api.stubs.ok(calls.SERVERS_FORGET, {"thresholds_deleted": 0, "alerts_resolved": 0})
     async with api.audit_events() as next_event:
         response = await api.client.delete(f"/api/v1/servers/{api.server_id}", headers=api.headers)
         event = await next_event()
     assert response.status_code == 204
     assert response.content == b""
     assert event.action == "server.delete"
+    ref = {"user_id": str(api.user_id), "server_id": str(api.server_id)}
+    assert api.stubs.calls(calls.SERVERS_FORGET) == [ref], "its alert rules are dropped too"
+
+
+async def test_delete_server_succeeds_even_if_ingest_is_down(api: Api) -> None:
+    await api.stubs.ok(calls.SERVERS_DELETE, None)
+    response = await api.client.delete(f"/api/v1/servers/{api.server_id}", headers=api.headers)
+    assert response.status_code == 204
 
 
 async def test_create_key_is_201_with_the_key_once_and_never_audited(api: Api) -> None:
