@@ -15,6 +15,7 @@ from typing import TypeVar
 from faststream.nats import NatsMessage
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,16 +105,13 @@ def refused_by_database(exc: BaseException) -> bool:
 
 
 async def store_audit(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
-    session.add_all(
-        AuditRecord(
-            user_id=e.user_id,
-            action=e.action,
-            target=e.target,
-            detail=e.detail,
-            timestamp=e.timestamp,
-        )
+    # Keyed by the event's id: a redelivered event (ack lost after commit) is stored once.
+    rows = [
+        {"id": e.id, "user_id": e.user_id, "action": e.action, "target": e.target,
+         "detail": e.detail, "timestamp": e.timestamp}
         for e in events
-    )
+    ]
+    await session.execute(insert(AuditRecord).on_conflict_do_nothing(), rows)
 
 
 def presence_consumer(rt: AuthRuntime) -> PullConsumer:

@@ -76,7 +76,8 @@ class AuditLog:
         event = AuditEvent(user_id=user_id, action=action, target=target, detail=detail)
         try:
             await self._state.js.publish(
-                self._state.subjects.audit(str(user_id)), event.model_dump_json().encode(), timeout=5
+                self._state.subjects.audit(str(user_id)), event.model_dump_json().encode(), timeout=5,
+                headers={"Nats-Msg-Id": str(event.id)},
             )
         except Exception:
             # The action itself succeeded; losing its audit entry is logged loudly.

@@ -49,8 +49,12 @@ class CommandResultEvent(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    """`opswire.audit.<user_id>`: a state-changing action by a user (extension of DESIGN §4)."""
+    """`opswire.audit.<user_id>`: a state-changing action by a user (extension of DESIGN §4).
 
+    `id` is also the Nats-Msg-Id and the stored row's key, so the entry is kept once.
+    """
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
     user_id: uuid.UUID
     action: str
     target: str | None = None
