@@ -20,11 +20,14 @@ from commands.settings import CommandsSettings
 from commands.store import CommandStore
 from opswire.db import create_engine, migrate, session_factory
 from opswire.natsconn import ensure_streams, service_broker
+from opswire.publisher import Publisher
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Result events waiting for a JetStream ack (NATS briefly away) before new ones are refused.
+EVENT_BUFFER = 10_000
 
 
 def create_app(settings: CommandsSettings) -> FastStream:
@@ -43,10 +46,12 @@ def create_app(settings: CommandsSettings) -> FastStream:
         nc = await broker.connect()
         js = nc.jetstream()
         await ensure_streams(js, subjects)
+        runtime.events = Publisher(nc, capacity=EVENT_BUFFER)
+        runtime.events.start()
         runtime.service = CommandService(
             store=CommandStore(session_factory(engine)),
             dispatcher=Dispatcher(nc, subjects, reply_subject, settings.delivery_timeout_s),
-            publisher=ResultPublisher(js, subjects, nc.max_payload),
+            publisher=ResultPublisher(runtime.events, subjects, nc.max_payload),
             grace_s=settings.command_grace_s,
         )
         log.info("commands service ready", extra={"instance_id": settings.instance_id})
@@ -55,12 +60,21 @@ def create_app(settings: CommandsSettings) -> FastStream:
         # The server has seen every SUB once this returns: the service is really ready.
         await broker.connection.flush()
 
+    async def flush_events() -> None:
+        # While the connection is still up: results published so far get their acks.
+        if runtime.events is not None:
+            await runtime.events.flush()
+
     async def stop() -> None:
         runtime.service = None
+        if runtime.events is not None:
+            await runtime.events.stop(timeout_s=0.5)
+            runtime.events = None
         if runtime.engine is not None:
             await runtime.engine.dispose()
             runtime.engine = None
 
     return FastStream(
-        broker, on_startup=[start], after_startup=[subscribed], after_shutdown=[stop], logger=log
+        broker, on_startup=[start], after_startup=[subscribed], on_shutdown=[flush_events],
+        after_shutdown=[stop], logger=log
     )

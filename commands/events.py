@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-
-from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
 from commands.models import CommandRecord
 from commands.outcome import as_command_result, as_docker_result
 from opswire.contract.events import CommandResultEvent
 from opswire.contract.resources import CommandResult
+from opswire.publisher import Publisher
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
 
-PUBLISH_ATTEMPTS = 3
-PUBLISH_TIMEOUT_S = 2.0
 # Room for headers and protocol framing under the server's max_payload.
 PAYLOAD_MARGIN = 4096
 
@@ -53,33 +48,18 @@ def encode_within(event: CommandResultEvent, max_bytes: int) -> bytes:
 
 
 class ResultPublisher:
-    def __init__(self, js: JetStreamContext, subjects: Subjects, max_payload: int) -> None:
-        self._js = js
+    def __init__(self, out: Publisher, subjects: Subjects, max_payload: int) -> None:
+        self._out = out
         self._subjects = subjects
         self._max_bytes = max(max_payload - PAYLOAD_MARGIN, 1024)
 
-    async def publish(self, record: CommandRecord) -> bool:
-        """Publish the row's result; the Nats-Msg-Id makes a retried publish count once.
-
-        The row is already stored, so a publish that keeps failing is logged, not raised:
-        the caller still gets its result and the history stays right.
-        """
+    def publish(self, record: CommandRecord) -> bool:
+        """Hand the row's result to the reliable publisher (retried until stored; the
+        Nats-Msg-Id makes every retry count once). The row is already stored, so a full
+        buffer is logged, not raised: the caller still gets its result."""
         subject = self._subjects.command_results(str(record.server_id))
         payload = encode_within(result_event(record), self._max_bytes)
-        headers = {"Nats-Msg-Id": f"{record.command_id}:{record.status}"}
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                await self._js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_S, headers=headers)
-                return True
-            except (NatsError, TimeoutError) as exc:
-                log.warning(
-                    "result event publish failed",
-                    extra={"command_id": record.command_id, "attempt": attempt, "error": repr(exc)},
-                )
-                if attempt < PUBLISH_ATTEMPTS:
-                    await asyncio.sleep(0.2 * attempt)  # back off before retrying
-        log.error(
-            "result event not published",
-            extra={"command_id": record.command_id, "subject": subject},
-        )
-        return False
+        taken = self._out.submit(subject, payload, f"{record.command_id}:{record.status}", force=True)
+        if not taken:
+            log.error("result event not published", extra={"command_id": record.command_id})
+        return taken

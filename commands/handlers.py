@@ -24,6 +24,7 @@ from opswire.contract.rpc import (
     Ping,
 )
 from opswire.faststream_rpc import rpc_handler
+from opswire.publisher import Publisher
 from opswire.rpc import RpcError
 from opswire.subjects import Subjects
 
@@ -38,6 +39,7 @@ class Runtime:
     """What start-up builds and the handlers use; empty until the app has started."""
 
     engine: AsyncEngine | None = None
+    events: Publisher | None = None
     service: CommandService | None = field(default=None)
 
     def require(self) -> CommandService:

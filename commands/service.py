@@ -89,7 +89,7 @@ class CommandService:
                 "late reply recorded",
                 extra={"command_id": finished.command_id, "status": finished.status},
             )
-            await self._publisher.publish(finished)
+            self._publisher.publish(finished)
 
     async def _run(
         self, record: CommandRecord, frame: CommandFrame | DockerCommandFrame, timeout_s: int
@@ -121,7 +121,7 @@ class CommandService:
                 only_if_pending=True,
             )
             if failed is not None:
-                await self._publisher.publish(failed)
+                self._publisher.publish(failed)
             raise RpcError("unavailable", str(exc)) from None
         if reply is None:
             finished = await self._store.finish(
@@ -139,5 +139,5 @@ class CommandService:
             if finished is None:
                 raise RpcError("internal", "Command record vanished")
         log.info("command finished", extra=context | {"status": finished.status})
-        await self._publisher.publish(finished)
+        self._publisher.publish(finished)
         return finished

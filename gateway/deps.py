@@ -12,7 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
+from opswire.publisher import Publisher
 from opswire.rpc import RpcClient
+from opswire.subjects import Subjects
 from opswire.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -64,28 +66,26 @@ OwnedServerId = Annotated[uuid.UUID, Depends(get_owned_server_id)]
 
 
 class AuditLog:
-    """Records a user's state-changing action on `opswire.audit.<user_id>` (JetStream)."""
+    """Records a user's state-changing action on `opswire.audit.<user_id>` (JetStream),
+    through the gateway's reliable publisher: retried until stored, stored once."""
 
-    def __init__(self, state: GatewayState) -> None:
-        self._state = state
+    def __init__(self, publisher: Publisher, subjects: Subjects) -> None:
+        self._publisher = publisher
+        self._subjects = subjects
 
     async def record(
         self, user_id: uuid.UUID, action: str, target: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
         event = AuditEvent(user_id=user_id, action=action, target=target, detail=detail)
-        try:
-            await self._state.js.publish(
-                self._state.subjects.audit(str(user_id)), event.model_dump_json().encode(), timeout=5,
-                headers={"Nats-Msg-Id": str(event.id)},
-            )
-        except Exception:
-            # The action itself succeeded; losing its audit entry is logged loudly.
+        subject = self._subjects.audit(str(user_id))
+        if not self._publisher.submit(subject, event.model_dump_json().encode(), str(event.id), force=True):
+            # Only while shutting down; the action itself succeeded.
             log.error("audit event not stored", extra={"user_id": str(user_id), "action": action})
 
 
-def get_audit(state: State) -> AuditLog:
-    return AuditLog(state)
+def get_audit(request: Request, state: State) -> AuditLog:
+    return AuditLog(request.app.state.realtime.publisher, state.subjects)
 
 
 Audit = Annotated[AuditLog, Depends(get_audit)]

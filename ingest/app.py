@@ -23,11 +23,14 @@ from ingest.writer import logs_writer, metrics_writer
 from opswire.db import create_engine, migrate, session_factory
 from opswire.jetstream import PullConsumer, PullConsumerSpec
 from opswire.natsconn import ensure_streams, service_broker
+from opswire.publisher import Publisher
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alert events waiting for a JetStream ack (NATS briefly away) before new ones are refused.
+EVENT_BUFFER = 10_000
 
 
 def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: str) -> PullConsumerSpec:
@@ -47,7 +50,7 @@ def create_app(settings: IngestSettings) -> FastStream:
     broker = service_broker(settings, "opswire-ingest")
     state = IngestState(settings, subjects)
     register_rpc(broker, state)
-    background: list[PullConsumer | RetentionTask] = []
+    background: list[PullConsumer | RetentionTask | Publisher] = []
 
     async def on_startup() -> None:
         nc = await broker.connect()
@@ -55,7 +58,10 @@ def create_app(settings: IngestSettings) -> FastStream:
         engine = create_engine(settings.database_url, settings.db_pool_size)
         await migrate(engine, "ingest", MIGRATIONS)
         await ensure_streams(js, subjects)
-        state.bind(engine, session_factory(engine), AlertPublisher(js, subjects))
+        events = Publisher(nc, capacity=EVENT_BUFFER)
+        events.start()
+        background.append(events)
+        state.bind(engine, session_factory(engine), AlertPublisher(events, subjects))
 
     async def after_startup() -> None:
         js = broker.connection.jetstream()
@@ -79,6 +85,7 @@ def create_app(settings: IngestSettings) -> FastStream:
         log.info("ingest ready")
 
     async def on_shutdown() -> None:
+        # Newest first: consumers finish their batches, then their alert events are flushed.
         while background:
             await background.pop().stop()
 

@@ -19,7 +19,6 @@ from starlette.websockets import WebSocket
 
 from gateway.realtime.pending import PendingCommand, PendingCommands
 from gateway.realtime.presence import Presence
-from gateway.realtime.publisher import Publisher
 from gateway.realtime.wsio import (
     CLOSE_TIMEOUT_S,
     INTERNAL_ERROR,
@@ -49,6 +48,7 @@ from opswire.contract.frames import (
 from opswire.contract.resources import AgentIdentity
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
+from opswire.publisher import Publisher
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)

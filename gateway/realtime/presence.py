@@ -15,8 +15,8 @@ from typing import Literal
 
 from nats.aio.client import Client as NatsClient
 
-from gateway.realtime.publisher import Publisher
 from opswire.contract.events import PresenceEvent, PresenceHeartbeat
+from opswire.publisher import Publisher
 from opswire.subjects import Subjects
 
 log = logging.getLogger(__name__)

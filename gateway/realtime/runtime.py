@@ -8,10 +8,10 @@ import logging
 from gateway.realtime.agent_session import AgentContext
 from gateway.realtime.hub import Hub, Viewer
 from gateway.realtime.presence import Presence
-from gateway.realtime.publisher import Publisher
 from gateway.realtime.sessions import SessionRegistry
 from gateway.realtime.wsio import GOING_AWAY, CloseRequest
 from gateway.state import GatewayState
+from opswire.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

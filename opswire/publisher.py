@@ -1,4 +1,5 @@
-"""Reliable JetStream publishing for accepted frames (DESIGN §8).
+"""Reliable JetStream publishing (DESIGN §8): the gateway's accepted frames and every
+service's events (alerts, command results).
 
 An accepted frame is never lost: it waits in a bounded buffer, is published
 with `publish_async` (many in flight at once), and is retried with backoff on
@@ -77,11 +78,17 @@ class Publisher:
         self._wakeup.set()
         return True
 
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        """Wait (bounded) for everything accepted to be acked, then stop."""
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait (bounded) until everything accepted so far is acked; keep running."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
+            return True
         except TimeoutError:
+            return False
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Wait (bounded) for everything accepted to be acked, then stop."""
+        if not await self.flush(timeout_s):
             log.error("publisher stopped with unacked messages", extra={"pending": self._pending})
         self._closed = True
         for future, timer in list(self._in_flight.items()):
