@@ -12,11 +12,8 @@ import logging
 import math
 import signal
 import ssl
-import sys
 import time
 from typing import Any
-
-from pydantic import ValidationError
 
 from agent.buffer import Outbox
 from agent.collector import MetricsCollector
@@ -27,6 +24,7 @@ from agent.settings import AgentSettings
 from agent.tailer import LogTailer
 from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame
 from opswire.logs import configure_logging
+from opswire.settings import load_settings
 
 log = logging.getLogger(__name__)
 AGENT_FAILURE_EXIT_CODE = 127
@@ -182,15 +180,7 @@ def load_agent_settings(argv: list[str]) -> AgentSettings:
     overrides: dict[str, Any] = vars(build_parser().parse_args(argv))
     if "api_key_file" in overrides and "api_key" not in overrides:
         overrides["api_key"] = None  # an explicit key file beats OPSWIRE_API_KEY
-    try:
-        return AgentSettings(**overrides)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False, include_input=False):
-            name = str(err["loc"][0]) if err["loc"] else "configuration"
-            lines.append(f"  {name}: {err['msg']}")
-        sys.stderr.write("opswire agent: invalid configuration\n" + "\n".join(lines) + "\n")
-        raise SystemExit(2) from None
+    return load_settings(AgentSettings, "opswire agent", **overrides)
 
 
 async def run_until_signalled(settings: AgentSettings) -> None:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from opswire.settings import LogLevelName
+
 AGENT_WS_PATH = "/api/v1/agents/ws"
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
@@ -61,7 +63,7 @@ class AgentSettings(BaseSettings):
     backoff_max_s: Seconds = 60.0
     stable_after_s: Seconds = 30.0
     rejected_retry_s: Seconds = 60.0
-    log_level: str = "INFO"
+    log_level: LogLevelName = "INFO"
 
     @field_validator("url")
     @classmethod
@@ -70,14 +72,6 @@ class AgentSettings(BaseSettings):
         if parts.scheme not in _WS_SCHEMES or not parts.netloc:
             raise ValueError("must be http(s)://host[:port] or ws(s)://host[:port]")
         return value.strip()
-
-    @field_validator("log_level")
-    @classmethod
-    def _valid_level(cls, value: str) -> str:
-        value = value.upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-        return value
 
     @model_validator(mode="after")
     def _key_from_file(self) -> AgentSettings:

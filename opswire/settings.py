@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "changethis", "your-secret-here"}
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+def _log_level(value: str) -> str:
+    value = value.upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return value
+
+
+LogLevelName = Annotated[str, AfterValidator(_log_level)]
 
 
 class CommonSettings(BaseSettings):
@@ -35,7 +45,7 @@ class CommonSettings(BaseSettings):
     metrics_interval_s: PositiveSeconds = Field(
         default=5.0, description="How often agents are expected to send a sample."
     )
-    log_level: str = Field(default="INFO")
+    log_level: LogLevelName = Field(default="INFO")
 
     @field_validator("subject_prefix")
     @classmethod
@@ -49,14 +59,6 @@ class CommonSettings(BaseSettings):
     def _valid_stream_prefix(cls, value: str) -> str:
         if not re.match(r"^[A-Za-z0-9_-]+$", value):
             raise ValueError("must be letters, digits, '-' or '_'")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _valid_level(cls, value: str) -> str:
-        value = value.upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value
 
     @property
@@ -106,16 +108,17 @@ class JwtSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load_settings(cls: type[S]) -> S:
-    """Build the process's settings, or stop with a message naming each bad variable."""
+def load_settings(cls: type[S], program: str = "opswire", **overrides: Any) -> S:
+    """Build the process's settings (environment, then `overrides` such as command-line
+    flags), or stop with a message naming each bad variable."""
     try:
-        return cls()
+        return cls(**overrides)
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
             field = str(err["loc"][0]) if err["loc"] else "?"
             lines.append(f"  {_env_name(cls, field)}: {err['msg']}")
-        sys.stderr.write("opswire: invalid configuration\n" + "\n".join(lines) + "\n")
+        sys.stderr.write(f"{program}: invalid configuration\n" + "\n".join(lines) + "\n")
         raise SystemExit(2) from None
 
 

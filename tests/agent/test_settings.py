@@ -64,8 +64,8 @@ def test_key_file_beats_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     ("argv", "message"),
     [
         (["--url", "http://gw"], "API key is required"),
-        (["--url", "ftp://gw", "--api-key", KEY], "url"),
-        (["--url", "http://gw", "--api-key", KEY, "--interval", "0"], "metrics_interval_s"),
+        (["--url", "ftp://gw", "--api-key", KEY], "OPSWIRE_URL"),
+        (["--url", "http://gw", "--api-key", KEY, "--interval", "0"], "OPSWIRE_METRICS_INTERVAL_S"),
         (["--url", "http://gw", "--api-key-file", "/nonexistent/key"], "cannot read"),
     ],
 )
