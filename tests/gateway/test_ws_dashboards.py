@@ -33,6 +33,7 @@ from tests.helpers.ws import (
     recv_until_closed,
     seconds_ago,
     send,
+    wait_for_interest,
 )
 
 
@@ -69,6 +70,7 @@ async def dashboard(
 async def _publish_sample(nc: NatsClient, gw: Gateway, sid: str, frame: dict[str, Any]) -> None:
     sample = {k: v for k, v in frame.items() if k != "type"}
     sample.update(server_id=sid, received_at=utc_now().isoformat())
+    await wait_for_interest(nc, gw.subjects.metrics(sid))
     await nc.publish(gw.subjects.metrics(sid), json.dumps(sample).encode())
 
 
@@ -176,6 +178,7 @@ async def test_alerts_are_pushed_to_metrics_dashboards(
         event="fired",
     )
     async with dashboard(gw, "metrics", sid, token) as ws:
+        await wait_for_interest(nc, gw.subjects.alerts(sid))
         await nc.publish(gw.subjects.alerts(sid), alert.model_dump_json().encode())
         pushed = await recv(ws)
     assert pushed["type"] == "alert"

@@ -33,6 +33,7 @@ from tests.helpers.ws import (
     recv,
     send,
     stream_reader,
+    wait_for_interest,
 )
 
 INVALID = "Invalid message format"
@@ -156,6 +157,8 @@ async def test_junk_on_nats_is_not_forwarded_to_dashboards(
     async with _dashboard(gw, "metrics", sid, token) as metrics_ws, _dashboard(
         gw, "logs", sid, token
     ) as logs_ws:
+        for subject in (gw.subjects.metrics(sid), gw.subjects.alerts(sid), gw.subjects.logs(sid)):
+            await wait_for_interest(nc, subject)
         for payload in junk:
             for subject in (gw.subjects.metrics(sid), gw.subjects.alerts(sid), gw.subjects.logs(sid)):
                 await nc.publish(subject, payload)

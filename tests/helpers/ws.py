@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -213,3 +215,23 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 3.0) -> N
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def wait_for_interest(nc: NatsClient, subject: str, timeout_s: float = TIMEOUT_S) -> None:
+    """Until a subscription made on another connection (the gateway's) receives from `nc`.
+
+    nats-server can route a message from one connection past a subscription another
+    connection made (and flushed) a moment earlier. A request to a subject nobody
+    receives fails at once with NoRespondersError, so ask until it does not.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await nc.request(subject, b"", timeout=0.05)
+            return
+        except NatsTimeoutError:
+            return  # someone receives it (and, like the gateway, does not answer)
+        except NoRespondersError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.005)
