@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
-from opswire.contract.jsonlimits import MAX_JSON_DEPTH, has_nul, mentions_nul, too_deep
+from opswire.contract.jsonlimits import UnfitJson, load_object
 from opswire.contract.telemetry import LogLevel, LogLine, MetricsSample
 
 
@@ -32,19 +31,12 @@ class DecodedSample:
 
 
 def _load(raw: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidMessage("not JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidMessage("not a JSON object")
     # PostgreSQL text and jsonb cannot hold U+0000, and storing JSON nested beyond any
     # real payload fails with a recursion error: either would fail its whole batch.
-    if mentions_nul(raw) and has_nul(data):
-        raise InvalidMessage("contains a NUL character")
-    if too_deep(data):
-        raise InvalidMessage(f"nested more than {MAX_JSON_DEPTH} levels deep")
-    return data
+    try:
+        return load_object(raw)
+    except UnfitJson as exc:
+        raise InvalidMessage(str(exc)) from None
 
 
 def _server_id(value: str, subject: str) -> uuid.UUID:

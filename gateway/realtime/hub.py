@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -26,7 +25,7 @@ from pydantic import ValidationError
 
 from gateway.realtime.wsio import TRY_AGAIN_LATER, CloseRequest
 from opswire.contract.events import AlertEvent
-from opswire.contract.jsonlimits import has_nul, mentions_nul, too_deep
+from opswire.contract.jsonlimits import UnfitJson, load_object
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.subjects import Subjects
 
@@ -136,13 +135,9 @@ _PAYLOADS: dict[str, type[MetricsSample | LogLine | AlertEvent]] = {
 def _rejection(frame_type: str, server_id: str, raw: bytes) -> str | None:
     """Why `raw` must not reach a dashboard of `server_id`; None if it may."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return "not JSON"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if (mentions_nul(raw) and has_nul(data)) or too_deep(data):
-        return "not storable"
+        data = load_object(raw)
+    except UnfitJson as exc:
+        return str(exc)
     try:
         payload = _PAYLOADS[frame_type].model_validate(data)
     except ValidationError:

@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from opswire.contract.jsonlimits import (
-    MAX_JSON_DEPTH,
-    has_nul,
-    mentions_nul,
-    replace_nul,
-    too_deep,
-)
+from opswire.contract.jsonlimits import UnfitJson, has_nul, load_object, mentions_nul, replace_nul
 from opswire.contract.telemetry import LogFields, MetricsFields
 
 CommandId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -152,24 +145,14 @@ _dashboard_frames: TypeAdapter[DashboardFrame] = TypeAdapter(DashboardFrame)
 
 
 def _decode(raw: str | bytes) -> dict[str, Any]:
+    # NUL is judged per frame type after validation (see parse_agent_frame).
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise FrameError("not valid JSON") from None
-    if not isinstance(data, dict):
-        raise FrameError("a frame must be a JSON object")
+        data = load_object(raw, allow_nul=True)
+    except UnfitJson as exc:
+        raise FrameError(f"a frame {exc}" if str(exc).startswith("must") else str(exc)) from None
     if not isinstance(data.get("type"), str):
         raise FrameError("missing 'type'")
-    if _brackets(raw) > MAX_JSON_DEPTH and too_deep(data):
-        raise FrameError(f"nested more than {MAX_JSON_DEPTH} levels deep")
     return data
-
-
-def _brackets(raw: str | bytes) -> int:
-    """Opening brackets in the text: fewer than the depth limit cannot nest too deep."""
-    if isinstance(raw, str):
-        return raw.count("[") + raw.count("{")
-    return raw.count(b"[") + raw.count(b"{")
 
 
 def _reason(exc: ValidationError) -> str:

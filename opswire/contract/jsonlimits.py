@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 # Real agent payloads nest a handful of levels; this leaves ample room.
 MAX_JSON_DEPTH = 64
 # How U+0000 must appear in JSON text (it cannot appear raw): a cheap pre-check.
@@ -64,3 +66,33 @@ def replace_nul(value: Any) -> Any:
 def mentions_nul(raw: str | bytes) -> bool:
     """Whether JSON text could hold U+0000 at all (only as an escape); skips most walks."""
     return (ESCAPED_NUL in raw) if isinstance(raw, str) else (ESCAPED_NUL.encode() in raw)
+
+
+class UnfitJson(ValueError):
+    """Text that is not a JSON object opswire can carry and store; the message says why."""
+
+
+def _brackets(raw: str | bytes) -> int:
+    """Opening brackets in the text: fewer than the depth limit cannot nest too deep."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def load_object(raw: str | bytes, *, allow_nul: bool = False) -> dict[str, Any]:
+    """Parse `raw` as a JSON object within the bounds above, or raise UnfitJson.
+
+    The walks over the parsed value only run when cheap checks of the text say
+    they could fail, so ordinary frames and messages pay for one parse.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UnfitJson("not valid JSON") from None
+    if not isinstance(data, dict):
+        raise UnfitJson("must be a JSON object")
+    if _brackets(raw) > MAX_JSON_DEPTH and too_deep(data):
+        raise UnfitJson(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    if not allow_nul and mentions_nul(raw) and has_nul(data):
+        raise UnfitJson("contains a NUL character")
+    return data
