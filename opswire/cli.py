@@ -16,6 +16,16 @@ def _run_service(name: str) -> None:
     importlib.import_module(f"{name}.main").main()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0: any free port), not {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opswire", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -23,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"run the {name} service (settings from the environment)")
     up = sub.add_parser("up", help="run the whole stack on this machine")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--port", type=_port, default=8000)
     up.add_argument("--data-dir", default=".opswire")
     up.add_argument("--demo", action="store_true", help="also run an agent for this machine")
     sub.add_parser("agent", help="run an agent (see `opswire agent --help`)", add_help=False)

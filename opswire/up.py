@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -149,7 +150,26 @@ def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s:
     print("\n".join(lines), flush=True)
 
 
+def _refusal(host: str, port: int, data_dir: Path) -> str | None:
+    """Why `opswire up` cannot start with these options, checked before anything starts."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / ".write-test").touch()
+        (data_dir / ".write-test").unlink()
+    except OSError as exc:
+        return f"cannot use {data_dir} as the data dir: {exc.strerror}"
+    try:
+        with socket.socket() as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port/--host)"
+    return None
+
+
 def run_up(host: str, port: int, data_dir: str, demo: bool) -> int:
     if port == 0:
         port = free_port(host)
+    if (reason := _refusal(host, port, Path(data_dir))) is not None:
+        print(f"opswire: {reason}", file=sys.stderr)
+        return 2
     return asyncio.run(_up(host, port, Path(data_dir), demo))
