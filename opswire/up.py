@@ -160,6 +160,8 @@ def _refusal(host: str, port: int, data_dir: Path) -> str | None:
         return f"cannot use {data_dir} as the data dir: {exc.strerror}"
     try:
         with socket.socket() as probe:
+            # As uvicorn binds: a port in TIME_WAIT after our own restart is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as exc:
         return f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port/--host)"
