@@ -23,8 +23,8 @@ from agent.runner import CommandPolicy, CommandRunner, fit_output
 from agent.settings import AgentSettings
 from agent.tailer import LogTailer
 from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame
-from opswire.logs import configure_logging
-from opswire.settings import load_settings
+from opswire.runtime.logs import configure_logging
+from opswire.runtime.settings import load_settings
 
 log = logging.getLogger(__name__)
 AGENT_FAILURE_EXIT_CODE = 127

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from opswire.settings import LogLevelName
+from opswire.runtime.settings import LogLevelName
 
 AGENT_WS_PATH = "/api/v1/agents/ws"
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}

@@ -15,11 +15,11 @@ from auth.models import SCHEMA
 from auth.presence import run_sweeper
 from auth.runtime import AuthRuntime
 from auth.settings import AuthSettings
-from opswire.db import create_engine, migrate, session_factory
-from opswire.jetstream import PullConsumer
-from opswire.natsconn import ensure_streams, service_broker
-from opswire.subjects import Subjects
-from opswire.tokens import TokenService
+from opswire.runtime.db import create_engine, migrate, session_factory
+from opswire.runtime.jetstream import PullConsumer
+from opswire.runtime.nats import ensure_streams, service_broker
+from opswire.contract.subjects import Subjects
+from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)
 

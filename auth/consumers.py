@@ -1,7 +1,7 @@
 """JetStream consumers (presence, audit) and the gateways' presence heartbeat.
 
 Both consumers pull batches from a durable consumer shared by all replicas
-(opswire.jetstream) and apply a batch in one transaction, acking after commit. A
+(opswire.runtime.jetstream) and apply a batch in one transaction, acking after commit. A
 message that can never be valid is terminated and logged so it does not block
 the stream; when the database fails the batch is NAKed with a delay and comes back.
 """
@@ -24,7 +24,7 @@ from auth.presence import apply_heartbeat, apply_presence
 from auth.runtime import AuthRuntime
 from opswire.contract.events import AuditEvent, PresenceEvent, PresenceHeartbeat
 from opswire.contract.types import utc_now
-from opswire.jetstream import PullConsumer, PullConsumerSpec
+from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
 
 log = logging.getLogger(__name__)
 

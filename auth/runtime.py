@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from auth.passwords import Passwords
 from auth.settings import AuthSettings
-from opswire.subjects import Subjects
-from opswire.tokens import TokenService
+from opswire.contract.subjects import Subjects
+from opswire.runtime.tokens import TokenService
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from opswire.settings import DatabaseSettings, JwtSettings, PositiveSeconds
+from opswire.runtime.settings import DatabaseSettings, JwtSettings, PositiveSeconds
 
 # An agent whose gateway went silent is offline after this many missed metrics
 # intervals (DESIGN §9).

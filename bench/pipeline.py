@@ -31,7 +31,7 @@ import httpx
 import orjson
 import websockets
 
-from opswire.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 
 
 def sample(ts: datetime, sent_ns: int) -> bytes:

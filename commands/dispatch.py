@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.frames import CommandFrame, DockerCommandFrame
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

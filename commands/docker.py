@@ -7,7 +7,7 @@ from typing import Any
 
 from opswire.contract.frames import DOCKER_CONTAINER_ACTIONS
 from opswire.contract.rpc import DockerRun
-from opswire.rpc import RpcError
+from opswire.runtime.rpc import RpcError
 
 DEFAULT_LOGS_TAIL = 100
 MAX_LOGS_TAIL = 10_000

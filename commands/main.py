@@ -6,8 +6,8 @@ import asyncio
 
 from commands.app import create_app
 from commands.settings import CommandsSettings
-from opswire.logs import configure_logging
-from opswire.settings import load_settings
+from opswire.runtime.logs import configure_logging
+from opswire.runtime.settings import load_settings
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from opswire.contract.frames import CommandFrame, DockerCommandFrame
 from opswire.contract.resources import CommandResult, DockerResult
 from opswire.contract.rpc import CommandHistory, CommandRunFor, DockerRun
 from opswire.contract.types import utc_now
-from opswire.rpc import RpcError
+from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import uuid
 
 from pydantic import Field
 
-from opswire.settings import DatabaseSettings, PositiveSeconds
+from opswire.runtime.settings import DatabaseSettings, PositiveSeconds
 
 
 def _new_instance_id() -> str:

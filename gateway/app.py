@@ -19,10 +19,10 @@ from gateway.routes import api_router, root_router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from opswire import __version__
-from opswire.natsconn import connect, ensure_streams
-from opswire.rpc import RpcClient
-from opswire.subjects import Subjects
-from opswire.tokens import TokenService
+from opswire.runtime.nats import connect, ensure_streams
+from opswire.runtime.rpc import RpcClient
+from opswire.contract.subjects import Subjects
+from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
-from opswire.publisher import Publisher
-from opswire.rpc import RpcClient
-from opswire.subjects import Subjects
-from opswire.tokens import InvalidToken
+from opswire.runtime.publisher import Publisher
+from opswire.runtime.rpc import RpcClient
+from opswire.contract.subjects import Subjects
+from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

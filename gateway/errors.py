@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from opswire.rpc import RpcError
+from opswire.runtime.rpc import RpcError
 
 
 async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,8 +6,8 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from opswire.logs import configure_logging
-from opswire.settings import load_settings
+from opswire.runtime.logs import configure_logging
+from opswire.runtime.settings import load_settings
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from opswire.settings import CommonSettings, JwtSettings
+from opswire.runtime.settings import CommonSettings, JwtSettings
 
 
 class GatewaySettings(CommonSettings, JwtSettings):

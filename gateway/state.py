@@ -9,9 +9,9 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from gateway.settings import GatewaySettings
-from opswire.rpc import RpcClient
-from opswire.subjects import Subjects
-from opswire.tokens import TokenService
+from opswire.runtime.rpc import RpcClient
+from opswire.contract.subjects import Subjects
+from opswire.runtime.tokens import TokenService
 
 
 @dataclass

@@ -6,8 +6,8 @@ import asyncio
 
 from ingest.app import create_app
 from ingest.settings import IngestSettings
-from opswire.logs import configure_logging
-from opswire.settings import load_settings
+from opswire.runtime.logs import configure_logging
+from opswire.runtime.settings import load_settings
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from opswire.contract import rpc as calls
 from opswire.contract.resources import AlertPublic, ThresholdPublic
 from opswire.contract.telemetry import LogLevel
 from opswire.contract.types import utc_now
-from opswire.faststream_rpc import rpc_handler
-from opswire.rpc import NotFound, RpcError
+from opswire.runtime.faststream_rpc import rpc_handler
+from opswire.runtime.rpc import NotFound, RpcError
 
 DEFAULT_WINDOW = timedelta(hours=1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from opswire.settings import DatabaseSettings, PositiveSeconds
+from opswire.runtime.settings import DatabaseSettings, PositiveSeconds
 
 
 class IngestSettings(DatabaseSettings):

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ingest.events import AlertPublisher
 from ingest.settings import IngestSettings
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 
 @dataclass

@@ -26,8 +26,8 @@ from opswire.contract.events import (
 )
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.telemetry import LogLine, MetricsSample
-from opswire.rpc import rpc_subject
-from opswire.subjects import Subjects
+from opswire.runtime.rpc import rpc_subject
+from opswire.contract.subjects import Subjects
 
 SID = "{server_id}"
 

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command in SERVICES:
         _run_service(args.command)
     elif args.command == "up":
-        from opswire.up import run_up
+        from opswire.launcher.up import run_up
 
         sys.exit(run_up(host=args.host, port=args.port, data_dir=args.data_dir, demo=args.demo))
     elif args.command == "asyncapi":

@@ -6,7 +6,7 @@ from auth import store
 from auth.runtime import AuthRuntime
 from opswire.contract import rpc as calls
 from opswire.contract.resources import AuditEntry
-from opswire.faststream_rpc import rpc_handler
+from opswire.runtime.faststream_rpc import rpc_handler
 
 
 def register(rt: AuthRuntime) -> None:

@@ -13,8 +13,8 @@ from opswire.contract import rpc as calls
 from opswire.contract.events import AgentControl
 from opswire.contract.resources import AgentIdentity, ApiKeyCreated, ApiKeyPublic
 from opswire.contract.types import utc_now
-from opswire.faststream_rpc import rpc_handler
-from opswire.rpc import RpcError
+from opswire.runtime.faststream_rpc import rpc_handler
+from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 

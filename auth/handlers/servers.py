@@ -10,8 +10,8 @@ from auth.runtime import AuthRuntime
 from opswire.contract import rpc as calls
 from opswire.contract.events import AgentControl
 from opswire.contract.resources import ServerPublic
-from opswire.faststream_rpc import rpc_handler
-from opswire.rpc import RpcError
+from opswire.runtime.faststream_rpc import rpc_handler
+from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 

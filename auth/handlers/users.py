@@ -12,9 +12,9 @@ from auth.models import User
 from auth.runtime import AuthRuntime
 from opswire.contract import rpc as calls
 from opswire.contract.resources import TokenPair, TokenRefresh, UserLogin, UserPublic, UserRegister
-from opswire.faststream_rpc import rpc_handler
-from opswire.rpc import RpcError
-from opswire.tokens import InvalidToken
+from opswire.runtime.faststream_rpc import rpc_handler
+from opswire.runtime.rpc import RpcError
+from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

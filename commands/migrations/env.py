@@ -1,4 +1,4 @@
 from commands.models import CommandRecord
-from opswire.db import run_migrations_online
+from opswire.runtime.db import run_migrations_online
 
 run_migrations_online(CommandRecord.metadata)

@@ -17,7 +17,7 @@ from gateway.realtime.wsio import (
 from opswire.contract import rpc as calls
 from opswire.contract.frames import INVALID_API_KEY, AgentAuth, parse_agent_frame
 from opswire.contract.resources import AgentIdentity
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from opswire.contract.frames import (
 from opswire.contract.resources import AgentIdentity
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
-from opswire.publisher import Publisher
-from opswire.subjects import Subjects
+from opswire.runtime.publisher import Publisher
+from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from gateway.realtime.wsio import (
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.frames import DashboardAuth, parse_dashboard_frame
-from opswire.rpc import RpcError
-from opswire.tokens import InvalidToken
+from opswire.runtime.rpc import RpcError
+from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

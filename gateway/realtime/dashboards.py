@@ -35,7 +35,7 @@ from opswire.contract.frames import (
     Pong,
     parse_dashboard_frame,
 )
-from opswire.rpc import RpcError
+from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from gateway.realtime.wsio import TRY_AGAIN_LATER, CloseRequest
 from opswire.contract.events import AlertEvent
 from opswire.contract.jsonlimits import UnfitJson, load_object
 from opswire.contract.telemetry import LogLine, MetricsSample
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

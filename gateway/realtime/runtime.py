@@ -11,7 +11,7 @@ from gateway.realtime.presence import Presence
 from gateway.realtime.sessions import SessionRegistry
 from gateway.realtime.wsio import GOING_AWAY, CloseRequest
 from gateway.state import GatewayState
-from opswire.publisher import Publisher
+from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from gateway.realtime.agent_session import AgentSession
 from gateway.realtime.wsio import POLICY_VIOLATION, REPLACED, CloseRequest
 from opswire.contract.events import AgentControl, AgentDelivery, DeliveryAck
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from gateway.deps import Audit, CurrentUserId, Rpc, State
 from opswire.contract import rpc as calls
 from opswire.contract.resources import TokenPair, TokenRefresh, UserLogin, UserPublic, UserRegister
-from opswire.rpc import RpcError, validation_detail
-from opswire.tokens import InvalidToken
+from opswire.runtime.rpc import RpcError, validation_detail
+from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

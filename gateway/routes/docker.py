@@ -18,7 +18,7 @@ from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.frames import DockerAction
 from opswire.contract.resources import DockerActionResult, DockerResult
-from opswire.rpc import RpcClient
+from opswire.runtime.rpc import RpcClient
 
 router = APIRouter(prefix="/docker", tags=["docker"])
 

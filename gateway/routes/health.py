@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.deps import State
 from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 
 log = logging.getLogger(__name__)
 

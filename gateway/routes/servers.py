@@ -15,7 +15,7 @@ from fastapi import APIRouter, Response, status
 from gateway.deps import Audit, CurrentUserId, Rpc
 from opswire.contract import rpc as calls
 from opswire.contract.resources import ServerCreate, ServerPublic, ServerUpdate
-from opswire.rpc import RpcError
+from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each call is one `RpcMethod` with its request model. Replies are an envelope:
 `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code": ..., "detail": ...}}`
-(see `opswire.rpc`). `user_id` in a request is the caller the gateway
+(see `opswire.runtime.rpc`). `user_id` in a request is the caller the gateway
 authenticated; services scope everything they return to it.
 """
 

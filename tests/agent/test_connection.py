@@ -23,7 +23,7 @@ from opswire.contract.frames import (
     encode,
 )
 from opswire.contract.types import utc_now
-from opswire.embedded import free_port
+from opswire.launcher.embedded import free_port
 from tests.agent.fake_gateway import GOOD_KEY, FakeGateway
 
 

@@ -8,7 +8,7 @@ from nats.aio.client import Client as NatsClient
 
 from auth.app import create_app
 from auth.settings import AuthSettings
-from opswire.rpc import RpcClient
+from opswire.runtime.rpc import RpcClient
 from tests.helpers.backends import Namespace
 
 RunAuth = Callable[..., AbstractAsyncContextManager[RpcClient]]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient
+from opswire.runtime.rpc import RpcClient
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery"

@@ -7,7 +7,7 @@ from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
-from opswire.rpc import RpcClient
+from opswire.runtime.rpc import RpcClient
 from tests.auth.helpers import eventually, new_server, new_user
 from tests.helpers.backends import Namespace
 

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NatsClient
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent, PresenceEvent, PresenceHeartbeat
 from opswire.contract.resources import ServerStatus
-from opswire.rpc import RpcClient
+from opswire.runtime.rpc import RpcClient
 from tests.auth.conftest import RunAuth
 from tests.auth.helpers import eventually, get_server, new_server, new_user
 from tests.helpers.backends import Namespace

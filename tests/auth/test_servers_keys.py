@@ -9,7 +9,7 @@ from nats.aio.client import Client as NatsClient
 
 from opswire.contract import rpc as calls
 from opswire.contract.events import AgentControl
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.auth.helpers import PASSWORD, get_server, new_server, new_user
 from tests.helpers.backends import Namespace
 

@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient, RpcError
-from opswire.tokens import InvalidToken, TokenService
+from opswire.runtime.rpc import RpcClient, RpcError
+from opswire.runtime.tokens import InvalidToken, TokenService
 from tests.auth.helpers import PASSWORD, new_user
 
 

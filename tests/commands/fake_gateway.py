@@ -22,7 +22,7 @@ from opswire.contract.frames import (
     DockerCommandFrame,
     DockerResponse,
 )
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 Frame = CommandFrame | DockerCommandFrame
 Response = CommandResponse | DockerResponse

@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 
 from opswire.contract.events import CommandResultEvent
 from opswire.contract.rpc import COMMANDS_HISTORY, COMMANDS_RUN, DOCKER_RUN
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.commands.fake_gateway import (
     FakeGateway,
     Frame,

@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 
 from opswire.contract.events import CommandResultEvent
 from opswire.contract.rpc import COMMANDS_HISTORY, COMMANDS_PING, COMMANDS_RUN
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.commands.conftest import GRACE_S
 from tests.commands.fake_gateway import FakeGateway, Frame, Response, shell_response
 from tests.helpers.backends import Namespace

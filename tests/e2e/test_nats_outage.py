@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opswire.embedded import EmbeddedNats
+from opswire.launcher.embedded import EmbeddedNats
 from tests.helpers.backends import Namespace, create_database, drop_database
 from tests.helpers.client import Api, Socket, eventually, metrics_frame
 from tests.helpers.stack import Stack, running_stack

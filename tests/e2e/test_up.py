@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from opswire.embedded import free_port
+from opswire.launcher.embedded import free_port
 from tests.helpers.client import Api, eventually
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.rpc import NotFound
+from opswire.runtime.rpc import NotFound
 from tests.gateway.stubs import Api, now_iso
 
 

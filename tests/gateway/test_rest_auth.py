@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.tokens import TokenService
+from opswire.runtime.tokens import TokenService
 from tests.gateway.stubs import Api, user_public
 
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.rpc import NotFound
+from opswire.runtime.rpc import NotFound
 from tests.gateway.stubs import Api, now_iso, server_public
 
 

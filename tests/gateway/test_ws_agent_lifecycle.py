@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from opswire.contract.events import AgentControl, PresenceEvent, PresenceHeartbeat
 from opswire.contract.telemetry import MetricsSample
-from opswire.natsconn import ensure_streams, stream_configs
+from opswire.runtime.nats import ensure_streams, stream_configs
 from tests.helpers.backends import Namespace
 from tests.helpers.ws import (
     Gateway,

@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
-from opswire.tokens import TokenService
+from opswire.runtime.tokens import TokenService
 from tests.helpers.backends import Namespace
 from tests.helpers.ws import (
     Gateway,

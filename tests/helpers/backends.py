@@ -19,9 +19,9 @@ from pathlib import Path
 
 import asyncpg
 
-from opswire.db import async_url
-from opswire.embedded import EmbeddedNats, EmbeddedPostgres
-from opswire.subjects import Subjects
+from opswire.runtime.db import async_url
+from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres
+from opswire.contract.subjects import Subjects
 
 
 @contextlib.contextmanager

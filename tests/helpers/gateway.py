@@ -10,7 +10,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from opswire.embedded import free_port
+from opswire.launcher.embedded import free_port
 from tests.helpers.backends import Namespace
 
 

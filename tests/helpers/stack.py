@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from opswire.embedded import free_port
-from opswire.subjects import Subjects
+from opswire.launcher.embedded import free_port
+from opswire.contract.subjects import Subjects
 from tests.helpers.backends import Namespace
 
 SERVICES = ("auth", "ingest", "commands", "gateway")

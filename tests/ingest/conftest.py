@@ -6,8 +6,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from ingest.settings import IngestSettings
-from opswire.natsconn import ensure_streams
-from opswire.rpc import RpcClient
+from opswire.runtime.nats import ensure_streams
+from opswire.runtime.rpc import RpcClient
 from tests.helpers.backends import Namespace
 from tests.ingest.support import Telemetry, running_ingest
 

@@ -18,7 +18,7 @@ from nats.js.api import ConsumerInfo
 
 from ingest.app import create_app
 from ingest.settings import IngestSettings
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 
 from opswire.contract import rpc as calls
 from opswire.contract.events import AlertEvent
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.ingest.support import Telemetry, base_time, next_event, sample
 
 pytestmark = pytest.mark.usefixtures("ingest")

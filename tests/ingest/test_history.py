@@ -9,8 +9,8 @@ import pytest
 
 from ingest.retention import purge_old
 from opswire.contract import rpc as calls
-from opswire.db import create_engine
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.db import create_engine
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.ingest.support import Telemetry, base_time, log_line, sample
 
 pytestmark = pytest.mark.usefixtures("ingest")

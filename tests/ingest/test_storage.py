@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.ingest.support import Telemetry, base_time, log_line, sample
 
 pytestmark = pytest.mark.usefixtures("ingest")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.rpc import RpcClient, RpcError
+from opswire.runtime.rpc import RpcClient, RpcError
 
 pytestmark = pytest.mark.usefixtures("ingest")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from opswire.cli import build_parser
-from opswire.up import run_up
+from opswire.launcher.up import run_up
 
 
 @pytest.mark.parametrize("port", ["abc", "-1", "65536"])

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from opswire.contract.rpc import RpcMethod
-from opswire.subjects import Subjects
+from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

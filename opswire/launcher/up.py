@@ -23,11 +23,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from opswire.db import async_url
-from opswire.embedded import EmbeddedNats, EmbeddedPostgres, free_port
-from opswire.supervisor import Child, Supervisor
+from opswire.runtime.db import async_url
+from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from opswire.launcher.supervisor import Child, Supervisor
 
-log = logging.getLogger("opswire.up")
+log = logging.getLogger("opswire.launcher.up")
 
 SERVICE_ORDER = ("auth", "ingest", "commands", "gateway")
 READY_TIMEOUT_S = 90.0
@@ -113,7 +113,7 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             return 0
         demo_note = ""
         if demo:
-            from opswire.demo import start_demo_agent
+            from opswire.launcher.demo import start_demo_agent
 
             demo_note = await start_demo_agent(base_url, data_dir, supervisor)
         _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from opswire.supervisor import Child, Supervisor
+from opswire.launcher.supervisor import Child, Supervisor
 
 DEMO_EMAIL = "demo@example.com"
 
