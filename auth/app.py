@@ -15,10 +15,10 @@ from auth.models import SCHEMA
 from auth.presence import run_sweeper
 from auth.runtime import AuthRuntime
 from auth.settings import AuthSettings
+from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.nats import ensure_streams, service_broker
-from opswire.contract.subjects import Subjects
 from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from commands.handlers import Runtime, register_handlers
 from commands.service import CommandService
 from commands.settings import CommandsSettings
 from commands.store import CommandStore
+from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.nats import ensure_streams, service_broker
 from opswire.runtime.publisher import Publisher
-from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

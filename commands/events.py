@@ -8,8 +8,8 @@ from commands.models import CommandRecord
 from commands.outcome import as_command_result, as_docker_result
 from opswire.contract.events import CommandResultEvent
 from opswire.contract.resources import CommandResult
-from opswire.runtime.publisher import Publisher
 from opswire.contract.subjects import Subjects
+from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from opswire.contract.rpc import (
     DockerRun,
     Ping,
 )
+from opswire.contract.subjects import Subjects
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.publisher import Publisher
 from opswire.runtime.rpc import RpcError
-from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from gateway.routes import api_router, root_router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from opswire import __version__
+from opswire.contract.subjects import Subjects
 from opswire.runtime.nats import connect, ensure_streams
 from opswire.runtime.rpc import RpcClient
-from opswire.contract.subjects import Subjects
 from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)

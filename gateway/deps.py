@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
+from opswire.contract.subjects import Subjects
 from opswire.runtime.publisher import Publisher
 from opswire.runtime.rpc import RpcClient
-from opswire.contract.subjects import Subjects
 from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from gateway.settings import GatewaySettings
-from opswire.runtime.rpc import RpcClient
 from opswire.contract.subjects import Subjects
+from opswire.runtime.rpc import RpcClient
 from opswire.runtime.tokens import TokenService
 
 

@@ -20,11 +20,11 @@ from ingest.rpc import register_rpc
 from ingest.settings import IngestSettings
 from ingest.state import IngestState
 from ingest.writer import logs_writer, metrics_writer
+from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
 from opswire.runtime.nats import ensure_streams, service_broker
 from opswire.runtime.publisher import Publisher
-from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

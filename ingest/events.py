@@ -8,8 +8,8 @@ from typing import Literal
 from ingest.models import Alert
 from opswire.contract.events import AlertEvent
 from opswire.contract.resources import AlertPublic
-from opswire.runtime.publisher import Publisher
 from opswire.contract.subjects import Subjects
+from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

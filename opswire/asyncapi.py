@@ -25,9 +25,9 @@ from opswire.contract.events import (
     PresenceHeartbeat,
 )
 from opswire.contract.rpc import RpcMethod
+from opswire.contract.subjects import Subjects
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.runtime.rpc import rpc_subject
-from opswire.contract.subjects import Subjects
 
 SID = "{server_id}"
 

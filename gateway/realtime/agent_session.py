@@ -46,10 +46,10 @@ from opswire.contract.frames import (
     parse_agent_frame,
 )
 from opswire.contract.resources import AgentIdentity
+from opswire.contract.subjects import Subjects
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
 from opswire.runtime.publisher import Publisher
-from opswire.contract.subjects import Subjects
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from gateway.realtime.wsio import TRY_AGAIN_LATER, CloseRequest
 from opswire.contract.events import AlertEvent
 from opswire.contract.jsonlimits import UnfitJson, load_object
-from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.subjects import Subjects
+from opswire.contract.telemetry import LogLine, MetricsSample
 
 log = logging.getLogger(__name__)
 

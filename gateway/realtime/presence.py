@@ -16,8 +16,8 @@ from typing import Literal
 from nats.aio.client import Client as NatsClient
 
 from opswire.contract.events import PresenceEvent, PresenceHeartbeat
-from opswire.runtime.publisher import Publisher
 from opswire.contract.subjects import Subjects
+from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from opswire.runtime.db import async_url
 from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from opswire.launcher.supervisor import Child, Supervisor
+from opswire.runtime.db import async_url
 
 log = logging.getLogger("opswire.launcher.up")
 

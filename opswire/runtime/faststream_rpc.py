@@ -9,8 +9,8 @@ from faststream.nats import NatsBroker, NatsMessage
 from pydantic import BaseModel
 
 from opswire.contract.rpc import RpcMethod
-from opswire.runtime.rpc import handle_request, rpc_subject
 from opswire.contract.subjects import Subjects
+from opswire.runtime.rpc import handle_request, rpc_subject
 
 Req = TypeVar("Req", bound=BaseModel)
 

@@ -11,8 +11,8 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from opswire.runtime.settings import CommonSettings
 from opswire.contract.subjects import Subjects
+from opswire.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

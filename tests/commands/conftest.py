@@ -13,8 +13,8 @@ from nats.aio.msg import Msg
 from commands.app import create_app
 from commands.settings import CommandsSettings
 from opswire.contract.rpc import COMMANDS_PING
-from opswire.runtime.rpc import RpcClient, RpcError
 from opswire.contract.subjects import Subjects
+from opswire.runtime.rpc import RpcClient, RpcError
 from tests.helpers.backends import Namespace
 
 GRACE_S = 0.3

@@ -26,8 +26,8 @@ from nats.aio.subscription import Subscription
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
 from opswire.contract.rpc import RpcMethod
-from opswire.runtime.rpc import ErrorCode, RpcError, error_reply, ok_reply, rpc_subject
 from opswire.contract.subjects import Subjects
+from opswire.runtime.rpc import ErrorCode, RpcError, error_reply, ok_reply, rpc_subject
 from opswire.runtime.tokens import TokenService
 from tests.helpers.backends import Namespace
 from tests.helpers.gateway import gateway_settings, running_gateway

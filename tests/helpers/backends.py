@@ -19,9 +19,9 @@ from pathlib import Path
 
 import asyncpg
 
-from opswire.runtime.db import async_url
-from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres
 from opswire.contract.subjects import Subjects
+from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres
+from opswire.runtime.db import async_url
 
 
 @contextlib.contextmanager

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from opswire.launcher.embedded import free_port
 from opswire.contract.subjects import Subjects
+from opswire.launcher.embedded import free_port
 from tests.helpers.backends import Namespace
 
 SERVICES = ("auth", "ingest", "commands", "gateway")

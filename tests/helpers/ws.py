@@ -30,8 +30,8 @@ from gateway.realtime import Realtime
 from gateway.settings import GatewaySettings
 from opswire.contract import rpc as calls
 from opswire.contract.resources import AgentIdentity
-from opswire.runtime.rpc import error_reply, ok_reply, rpc_subject
 from opswire.contract.subjects import Subjects
+from opswire.runtime.rpc import error_reply, ok_reply, rpc_subject
 from tests.helpers.backends import Namespace
 from tests.helpers.gateway import gateway_settings, running_gateway
 
