@@ -18,7 +18,7 @@ from auth.settings import AuthSettings
 from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.jetstream import PullConsumer
-from opswire.runtime.nats import ensure_streams, service_broker
+from opswire.runtime.nats import StreamKeeper, ensure_streams, service_broker
 from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: AuthSettings) -> FastStream:
-    broker = service_broker(settings, "opswire-auth")
+    broker = service_broker(settings, "auth", "opswire-auth")
     runtime = AuthRuntime(
         settings=settings,
         subjects=Subjects(settings.subject_prefix, settings.stream_prefix),
@@ -40,6 +40,7 @@ def create_app(settings: AuthSettings) -> FastStream:
     register_heartbeat(runtime)
     consumers: list[PullConsumer] = [presence_consumer(runtime), audit_consumer(runtime)]
     sweeper: list[asyncio.Task[None]] = []
+    keepers: list[StreamKeeper] = []
 
     async def on_startup() -> None:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -48,7 +49,7 @@ def create_app(settings: AuthSettings) -> FastStream:
             await runtime.passwords.warm_up()
             # Streams must exist before the JetStream consumers bind to them.
             connection = await broker.connect()
-            await ensure_streams(connection.jetstream(), runtime.subjects)
+            await ensure_streams(connection.jetstream(), runtime.subjects, "auth")
         except BaseException:
             await engine.dispose()
             raise
@@ -58,6 +59,9 @@ def create_app(settings: AuthSettings) -> FastStream:
         js = (await broker.connect()).jetstream()
         for consumer in consumers:
             await consumer.start(js)
+        keeper = StreamKeeper(js, runtime.subjects, "auth")
+        keeper.start()
+        keepers.append(keeper)
         sweeper.append(
             asyncio.create_task(
                 run_sweeper(
@@ -69,6 +73,8 @@ def create_app(settings: AuthSettings) -> FastStream:
         log.info("auth service started", extra={"subject_prefix": settings.subject_prefix})
 
     async def on_shutdown() -> None:
+        while keepers:
+            await keepers.pop().stop()
         for consumer in consumers:
             await consumer.stop()
         for task in sweeper:

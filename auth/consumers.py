@@ -25,6 +25,8 @@ from auth.runtime import AuthRuntime
 from opswire.contract.events import AuditEvent, PresenceEvent, PresenceHeartbeat
 from opswire.contract.types import utc_now
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
+from opswire.runtime.nats import from_stream
+from opswire.runtime.permissions import AUTH_AUDIT, AUTH_PRESENCE
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ def presence_consumer(rt: AuthRuntime) -> PullConsumer:
     spec = PullConsumerSpec(
         stream=rt.subjects.events_stream,
         subject=rt.subjects.all_presence,
-        durable="auth-presence",
+        durable=AUTH_PRESENCE,
         batch=PRESENCE_BATCH,
         # Never more than one batch in flight: a NAKed batch comes back before anything
         # newer, so connects and disconnects are applied in the order they happened.
@@ -133,9 +135,9 @@ def presence_consumer(rt: AuthRuntime) -> PullConsumer:
 
 def audit_consumer(rt: AuthRuntime) -> PullConsumer:
     spec = PullConsumerSpec(
-        stream=rt.subjects.events_stream,
+        stream=rt.subjects.audit_stream,
         subject=rt.subjects.all_audit,
-        durable="auth-audit",
+        durable=AUTH_AUDIT,
         batch=AUDIT_BATCH,
     )
 
@@ -149,6 +151,9 @@ def register_heartbeat(rt: AuthRuntime) -> None:
     @rt.broker.subscriber(rt.subjects.presence_heartbeat(), queue="auth", title="auth-heartbeat")
     async def on_heartbeat(msg: NatsMessage) -> None:
         """A gateway's list of live agents: they were seen now."""
+        if from_stream(msg.reply_to):
+            log.warning("ignored a stream message pushed onto the heartbeat subject")
+            return
         try:
             heartbeat = PresenceHeartbeat.model_validate_json(msg.body)
         except ValidationError:

@@ -20,7 +20,7 @@ from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
 from opswire import __version__
 from opswire.contract.subjects import Subjects
-from opswire.runtime.nats import connect, ensure_streams
+from opswire.runtime.nats import connect
 from opswire.runtime.rpc import RpcClient
 from opswire.runtime.tokens import TokenService
 
@@ -31,9 +31,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
-        nc = await connect(settings.nats_servers, name="opswire-gateway")
+        # The streams are ingest's and auth's (DESIGN §4): publishes wait for them.
+        nc = await connect(settings, "gateway", name="opswire-gateway")
         js = nc.jetstream()
-        await ensure_streams(js, subjects)
         state = GatewayState(
             settings=settings,
             subjects=subjects,

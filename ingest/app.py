@@ -23,7 +23,8 @@ from ingest.writer import logs_writer, metrics_writer
 from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
-from opswire.runtime.nats import ensure_streams, service_broker
+from opswire.runtime.nats import StreamKeeper, ensure_streams, service_broker
+from opswire.runtime.permissions import INGEST_LOGS, INGEST_METRICS
 from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -47,17 +48,17 @@ def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: 
 
 def create_app(settings: IngestSettings) -> FastStream:
     subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
-    broker = service_broker(settings, "opswire-ingest")
+    broker = service_broker(settings, "ingest", "opswire-ingest")
     state = IngestState(settings, subjects)
     register_rpc(broker, state)
-    background: list[PullConsumer | RetentionTask | Publisher] = []
+    background: list[PullConsumer | RetentionTask | Publisher | StreamKeeper] = []
 
     async def on_startup() -> None:
         nc = await broker.connect()
         js = nc.jetstream()
         engine = create_engine(settings.database_url, settings.db_pool_size)
         await migrate(engine, "ingest", MIGRATIONS)
-        await ensure_streams(js, subjects)
+        await ensure_streams(js, subjects, "ingest")
         events = Publisher(nc, capacity=EVENT_BUFFER)
         events.start()
         background.append(events)
@@ -67,11 +68,11 @@ def create_app(settings: IngestSettings) -> FastStream:
         js = broker.connection.jetstream()
         evaluator = AlertEvaluator(state.sessions, state.publisher, settings.alert_hysteresis)
         metrics = PullConsumer(
-            consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, "ingest-metrics"),
+            consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
             metrics_writer(state.engine, Metric, settings.retry_delay_s, evaluator.evaluate),
         )
         logs = PullConsumer(
-            consumer_spec(settings, subjects.logs_stream, subjects.all_logs, "ingest-logs"),
+            consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
             logs_writer(state.engine, LogEntry, settings.retry_delay_s),
         )
         retention = RetentionTask(
@@ -82,6 +83,9 @@ def create_app(settings: IngestSettings) -> FastStream:
             background.append(consumer)
         retention.start()
         background.append(retention)
+        keeper = StreamKeeper(js, subjects, "ingest")
+        keeper.start()
+        background.append(keeper)
         log.info("ingest ready")
 
     async def on_shutdown() -> None:

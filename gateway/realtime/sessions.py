@@ -23,6 +23,7 @@ from gateway.realtime.agent_session import AgentSession
 from gateway.realtime.wsio import POLICY_VIOLATION, REPLACED, CloseRequest
 from opswire.contract.events import AgentControl, AgentDelivery, DeliveryAck
 from opswire.contract.subjects import Subjects
+from opswire.runtime.nats import from_stream
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class SessionRegistry:
             log.error("agent sessions still open at shutdown", extra={"count": len(self.sessions())})
 
     async def _on_control(self, sid: str, msg: Msg) -> None:
+        if from_stream(msg.reply):
+            log.warning("ignored a stream message pushed onto a control subject", extra={"server_id": sid})
+            return
         try:
             control = AgentControl.model_validate_json(msg.data)
         except ValidationError:
@@ -146,6 +150,9 @@ class SessionRegistry:
             session.request_close(request)
 
     async def _on_inbox(self, sid: str, msg: Msg) -> None:
+        if from_stream(msg.reply):
+            log.warning("ignored a stream message pushed onto an agent inbox", extra={"server_id": sid})
+            return
         try:
             delivery = AgentDelivery.model_validate_json(msg.data)
         except ValidationError as exc:

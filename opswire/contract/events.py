@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame, DockerResponse
 from opswire.contract.resources import AlertPublic, CommandResult, DockerResult
@@ -77,6 +77,8 @@ class AgentControl(BaseModel):
     caused a replacement: only connections older than it close. `key_id` limits
     a revocation to connections made with that key.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     action: Literal["close"] = "close"
     reason: Literal["replaced", "revoked", "deleted"]

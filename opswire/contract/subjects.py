@@ -103,6 +103,11 @@ class Subjects:
     def events_stream(self) -> str:
         return f"{self.stream_prefix}_EVENTS"
 
+    @property
+    def audit_stream(self) -> str:
+        """Private to auth (not one of DESIGN §4's public streams): who did what."""
+        return f"{self.stream_prefix}_AUDIT"
+
     def streams(self) -> list[StreamSpec]:
         day = 86_400.0
         return [
@@ -110,9 +115,10 @@ class Subjects:
             StreamSpec(self.logs_stream, [self.all_logs], max_age_s=7 * day),
             StreamSpec(self.alerts_stream, [self.all_alerts], max_age_s=30 * day),
             StreamSpec(
-                self.events_stream,
-                [self.all_presence, self.all_command_results, self.all_audit],
-                max_age_s=30 * day,
+                self.events_stream, [self.all_presence, self.all_command_results], max_age_s=30 * day
             ),
+            # Apart from the public events, so the read-only `subscriber` role can be given
+            # the whole events stream without anyone's audit log.
+            StreamSpec(self.audit_stream, [self.all_audit], max_age_s=30 * day),
         ]
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from opswire.runtime.natsconf import MAX_PAYLOAD
+
 log = logging.getLogger(__name__)
 
 
@@ -50,18 +52,20 @@ def nats_server_binary() -> str:
     return found
 
 
-MAX_PAYLOAD = "2MB"  # as in deploy/nats/*.conf
-
-
 class EmbeddedNats:
-    """A nats-server child process with JetStream, its data in `store_dir`."""
+    """A nats-server child process with JetStream, its data in `store_dir`.
+
+    `authorization` is an `authorization { ... }` block (see `natsconf`); without it
+    the server lets anyone in, which only tools that never leave a test should want.
+    """
 
     def __init__(self, store_dir: Path, host: str = "127.0.0.1", port: int | None = None,
-                 log_file: Path | None = None) -> None:
+                 log_file: Path | None = None, authorization: str | None = None) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.authorization = authorization
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,10 +73,12 @@ class EmbeddedNats:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        # The only setting without a flag: room for a 1 MiB frame plus what the gateway adds.
+        self.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         config = self.store_dir / "opswire-nats.conf"
-        config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
+        # Owner-only before anything secret is written into it.
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"max_payload: {MAX_PAYLOAD}\n" + (self.authorization or ""))
         args = [nats_server_binary(), "-c", str(config), "-a", self.host, "-p", str(self.port), "-js",
                 "-sd", str(self.store_dir)]
         if self.log_file is not None:

@@ -23,13 +23,17 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from opswire.contract.subjects import Subjects
+from opswire.launcher.credentials import Credentials, load_or_create
 from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from opswire.launcher.supervisor import Child, Supervisor
 from opswire.runtime.db import async_url
+from opswire.runtime.natsconf import authorization_block
+from opswire.runtime.permissions import Role
 
 log = logging.getLogger("opswire.launcher.up")
 
-SERVICE_ORDER = ("auth", "ingest", "commands", "gateway")
+SERVICE_ORDER: tuple[Role, ...] = ("auth", "ingest", "commands", "gateway")
 READY_TIMEOUT_S = 90.0
 
 
@@ -80,8 +84,18 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
         loop.add_signal_handler(sig, supervisor.request_stop)
     try:
         nats_url = os.environ.get("NATS_URL")
+        credentials: Credentials | None = None
         if not nats_url:
-            embedded_nats = EmbeddedNats(data_dir / "nats", log_file=data_dir / "nats-server.log")
+            # Nothing connects without credentials, and each child only as its own role.
+            credentials = load_or_create(data_dir / "credentials")
+            subjects = Subjects(
+                os.environ.get("OPSWIRE_SUBJECT_PREFIX", "opswire"),
+                os.environ.get("OPSWIRE_STREAM_PREFIX", "OPSWIRE"),
+            )
+            embedded_nats = EmbeddedNats(
+                data_dir / "nats", log_file=data_dir / "nats-server.log",
+                authorization=authorization_block(subjects, credentials.passwords),
+            )
             await asyncio.to_thread(embedded_nats.start)
             nats_url = embedded_nats.url
         database_url = os.environ.get("DATABASE_URL")
@@ -100,7 +114,10 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             "OPSWIRE_PORT": str(port),
         }
         for name in SERVICE_ORDER:
-            supervisor.add(Child(name, [sys.executable, "-m", "opswire", name], env))
+            child_env = dict(env)
+            if credentials is not None:
+                child_env |= credentials.child_env(name)
+            supervisor.add(Child(name, [sys.executable, "-m", "opswire", name], child_env))
         await supervisor.start()
         base_url = f"http://{host}:{port}"
         try:
@@ -116,7 +133,8 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             from opswire.launcher.demo import start_demo_agent
 
             demo_note = await start_demo_agent(base_url, data_dir, supervisor)
-        _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note)
+        _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note,
+                credentials)
         await supervisor.wait()
         return 0
     finally:
@@ -129,12 +147,22 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
 
 
 def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s: float,
-            demo_note: str) -> None:
+            demo_note: str, credentials: Credentials | None) -> None:
+    nats_line = f"  NATS      {nats_url}"
+    if credentials is not None:
+        # Only the read-only door is printed: the services' secrets stay in their files.
+        host_port = nats_url.removeprefix("nats://")
+        subscriber = credentials.passwords["subscriber"]
+        nats_line += (
+            "   (credentials required)\n"
+            f"            other systems connect read-only as: nats://subscriber:{subscriber}@{host_port}\n"
+            f"            (user \"subscriber\", password in {credentials.file('subscriber').resolve()})"
+        )
     lines = [
         "",
         f"opswire is up ({took_s:.1f} s)",
         f"  gateway   {base_url}   (API docs: {base_url}/docs)",
-        f"  NATS      {nats_url}",
+        nats_line,
         f"  database  {db_where}",
         f"  data      {data_dir.resolve()}",
         "",

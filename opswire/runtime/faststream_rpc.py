@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,7 +11,10 @@ from pydantic import BaseModel
 
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
+from opswire.runtime.nats import from_stream
 from opswire.runtime.rpc import handle_request, rpc_subject
+
+log = logging.getLogger(__name__)
 
 Req = TypeVar("Req", bound=BaseModel)
 
@@ -32,6 +36,10 @@ def rpc_handler(
 
     def register(handler: Callable[[Req], Awaitable[Any]]) -> Callable[[Req], Awaitable[Any]]:
         async def endpoint(msg: NatsMessage) -> bytes:
+            if from_stream(msg.reply_to):
+                log.warning("ignored a stream message pushed onto an RPC subject",
+                            extra={"rpc": f"{method.service}.{method.method}"})
+                return b""
             return await handle_request(method, handler, msg.body)
 
         endpoint.__name__ = handler.__name__

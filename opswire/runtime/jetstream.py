@@ -49,12 +49,19 @@ class PullConsumer:
     def __init__(self, spec: PullConsumerSpec, handler: BatchHandler) -> None:
         self._spec = spec
         self._handler = handler
+        self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._fetching = False
         self._stopping = False
 
     async def start(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._sub = await self._bind()
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self._spec.durable}")
+
+    async def _bind(self) -> JetStreamContext.PullSubscription:
+        """Bind to the durable, creating it if missing (first start, or its stream was recreated)."""
         spec = self._spec
         config = ConsumerConfig(
             durable_name=spec.durable,
@@ -65,10 +72,17 @@ class PullConsumer:
             max_deliver=spec.max_deliver,
             max_ack_pending=spec.max_ack_pending,
         )
-        self._sub = await js.pull_subscribe(
+        assert self._js is not None, "start() first"
+        return await self._js.pull_subscribe(
             spec.subject, durable=spec.durable, stream=spec.stream, config=config
         )
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{spec.durable}")
+
+    async def _rebind(self) -> None:
+        old, self._sub = self._sub, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
+        self._sub = await self._bind()
 
     async def stop(self) -> None:
         """Finish the batch in hand (so it is acked), then stop; an idle fetch is cancelled."""
@@ -86,23 +100,35 @@ class PullConsumer:
             self._sub = None
 
     async def _run(self) -> None:
-        assert self._sub is not None
         spec = self._spec
+        failing = False
         while not self._stopping:
             self._fetching = True
             try:
+                if self._sub is None:
+                    await self._rebind()
+                assert self._sub is not None
                 messages = await self._sub.fetch(spec.batch, timeout=spec.fetch_timeout_s)
             except (TimeoutError, NatsTimeoutError):
                 continue  # nothing new; poll again
             except ConnectionClosedError:
                 return
-            except Exception:
-                # Broker reconnecting, consumer briefly unavailable...: retry shortly.
-                log.warning("fetch failed", exc_info=True, extra={"consumer": spec.durable})
+            except Exception as exc:
+                # Broker reconnecting, the consumer or its stream gone...: bind again shortly
+                # (which recreates the durable). Said once per outage, not once per try.
+                if not failing:
+                    log.warning(
+                        "fetch failed; retrying", extra={"consumer": spec.durable, "error": repr(exc)}
+                    )
+                failing = True
+                self._sub = None
                 await asyncio.sleep(spec.retry_after_error_s)
                 continue
             finally:
                 self._fetching = False
+            if failing:
+                log.info("fetching again", extra={"consumer": spec.durable})
+                failing = False
             try:
                 await self._handler(messages)
             except Exception:

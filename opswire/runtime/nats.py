@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Any
 
 import nats
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from opswire.contract.subjects import Subjects
+from opswire.runtime.permissions import OWNED_STREAMS, Role, inbox_prefix
 from opswire.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -38,18 +45,44 @@ async def _on_reconnected() -> None:
     log.info("nats reconnected")
 
 
-async def connect(servers: list[str], name: str) -> NatsClient:
+def from_stream(reply: str | None) -> bool:
+    """Whether a message on a core subject was pushed there by a JetStream consumer.
+
+    Any identity that may create consumers chooses their deliver subject, so stored
+    messages could be aimed at an internal subject (an agent's control subject, an
+    RPC method). Those arrive with a `$JS.ACK.` reply subject; a real peer's never do.
+    """
+    return bool(reply) and reply.startswith("$JS.")  # type: ignore[union-attr]
+
+
+def identity_options(settings: CommonSettings, role: Role) -> dict[str, Any]:
+    """How `role` identifies itself to NATS: its credentials, its own inbox prefix, TLS."""
+    options: dict[str, Any] = {
+        "inbox_prefix": settings.nats_inbox_prefix or inbox_prefix(role),
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_secret() or ""
+    if (tls := settings.nats_tls()) is not None:
+        options["tls"] = tls
+    return options
+
+
+async def connect(settings: CommonSettings, role: Role, name: str) -> NatsClient:
     return await nats.connect(
-        servers=servers,
+        servers=settings.nats_servers,
         name=name,
         error_cb=_on_error,
         disconnected_cb=_on_disconnected,
         reconnected_cb=_on_reconnected,
         **CONNECT_OPTIONS,
+        **identity_options(settings, role),
     )
 
 
-def stream_configs(subjects: Subjects) -> list[StreamConfig]:
+def stream_configs(subjects: Subjects, only: Iterable[str] | None = None) -> list[StreamConfig]:
+    """The configs of opswire's streams (those named in `only`, by stream name, if given)."""
+    wanted = None if only is None else set(only)
     return [
         StreamConfig(
             name=spec.name,
@@ -61,31 +94,101 @@ def stream_configs(subjects: Subjects) -> list[StreamConfig]:
             duplicate_window=spec.duplicate_window_s,
         )
         for spec in subjects.streams()
+        if wanted is None or spec.name in wanted
     ]
 
 
-async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
-    """Create the opswire streams if missing; leave existing ones as the operator set them."""
-    for config in stream_configs(subjects):
+def owned_streams(subjects: Subjects, role: Role) -> list[str]:
+    return [str(getattr(subjects, attr)) for attr in OWNED_STREAMS.get(role, ())]
+
+
+async def ensure_streams(js: JetStreamContext, subjects: Subjects, role: Role | None = None) -> list[str]:
+    """Create the streams `role` owns (every stream: None, for tools and tests) if
+    missing, and give an existing one opswire's subjects if they differ (e.g. audit moved out of the events stream); every other
+    setting stays as the operator set it. Returns the names of the streams created."""
+    created = []
+    only = None if role is None else owned_streams(subjects, role)
+    for config in stream_configs(subjects, only):
         try:
-            await js.stream_info(config.name)  # type: ignore[arg-type]
-            continue
+            info = await js.stream_info(config.name)  # type: ignore[arg-type]
         except nats.js.errors.NotFoundError:
-            pass
+            info = None
+        if info is not None:
+            if sorted(info.config.subjects or []) != sorted(config.subjects or []):
+                await js.update_stream(replace(info.config, subjects=config.subjects))
+                log.info("stream subjects updated", extra={"stream": config.name})
+            continue
         try:
             await js.add_stream(config)
-            log.info("created stream %s", config.name)
+            created.append(str(config.name))
+            log.info("created stream", extra={"stream": config.name})
         except BadRequestError as exc:
-            # Another process created it between our check and our add.
+            # Another replica created it between our check and our add.
             if exc.err_code != 10058:  # stream name already in use
                 raise
+    return created
 
 
-def service_broker(settings: CommonSettings, name: str, graceful_timeout_s: float = 10.0) -> NatsBroker:
-    """The FastStream broker of a service: reconnect forever, per-message logs at DEBUG only."""
+class StreamKeeper:
+    """Recreates the streams a service owns if they vanish (deleted by an operator or a
+    tool), and tells `on_recreated` so consumers can be set up again."""
+
+    def __init__(
+        self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 5.0,
+        on_recreated: Callable[[list[str]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._js = js
+        self._subjects = subjects
+        self._role = role
+        self._interval_s = interval_s
+        self._on_recreated = on_recreated
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"streams-{self._role}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                created = await ensure_streams(self._js, self._subjects, self._role)
+                if created:
+                    log.warning("streams were missing and have been recreated",
+                                extra={"streams": ",".join(created)})
+                    if self._on_recreated is not None:
+                        await self._on_recreated(created)
+                failing = False
+            except Exception as exc:
+                # NATS away: the connection reconnects by itself; say so once per outage.
+                if not failing:
+                    log.warning("cannot check streams", extra={"error": repr(exc)})
+                failing = True
+
+
+def service_broker(
+    settings: CommonSettings, role: Role, name: str, graceful_timeout_s: float = 10.0
+) -> NatsBroker:
+    """The FastStream broker of a service: its role's identity, reconnect forever,
+    per-message logs at DEBUG only."""
+    options = identity_options(settings, role)
+    security: NatsSecurity | None = None
+    if "user" in options:
+        security = NatsUserPassword(options["user"], options["password"], ssl_context=options.get("tls"))
+    elif "tls" in options:
+        security = NatsSecurity(ssl_context=options["tls"])
     return NatsBroker(
         settings.nats_servers,
         name=name,
+        inbox_prefix=options["inbox_prefix"],
+        security=security,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         # Shutdown waits this long for handlers in flight (e.g. a command waiting on its agent).

@@ -156,7 +156,7 @@ async def test_audit_events_are_listed_newest_first(
         lambda: rpc.call(calls.AUDIT_LIST, {"user_id": str(bob)}), lambda rows: len(rows) >= 1
     )
     await eventually(  # both copies handled (delivered and acked)
-        lambda: js.consumer_info(namespace.subjects.events_stream, "auth-audit"),
+        lambda: js.consumer_info(namespace.subjects.audit_stream, "auth-audit"),
         lambda info: info.num_pending == 0 and info.num_ack_pending == 0,
     )
     assert len(await rpc.call(calls.AUDIT_LIST, {"user_id": str(bob)})) == 1

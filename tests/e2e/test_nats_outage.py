@@ -11,15 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opswire.launcher.embedded import EmbeddedNats
-from tests.helpers.backends import Namespace, create_database, drop_database
+from tests.helpers.backends import Namespace, SecuredNats, create_database, drop_database
 from tests.helpers.client import Api, Socket, eventually, metrics_frame
 from tests.helpers.stack import Stack, running_stack
 
 
 @pytest.fixture
-async def own_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
-    server = EmbeddedNats(tmp_path / "nats")
+async def own_nats(tmp_path: Path) -> AsyncIterator[SecuredNats]:
+    server = SecuredNats(tmp_path / "nats")
     server.start()
     yield server
     server.stop()
@@ -27,18 +26,18 @@ async def own_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
 
 @pytest.fixture
 async def stack_on_own_nats(
-    own_nats: EmbeddedNats, postgres_admin_url: str, jwt_secret: str, tmp_path: Path
+    own_nats: SecuredNats, postgres_admin_url: str, jwt_secret: str, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     database_url = await create_database(postgres_admin_url)
     try:
-        async with running_stack(own_nats.url, database_url, Namespace.new(), jwt_secret, tmp_path) as stack:
+        async with running_stack(own_nats.admin_url, database_url, Namespace.new(), jwt_secret, tmp_path) as stack:
             yield stack
     finally:
         await drop_database(postgres_admin_url, database_url)
 
 
 async def test_samples_accepted_while_nats_is_down_are_stored_once_it_is_back(
-    own_nats: EmbeddedNats, stack_on_own_nats: Stack
+    own_nats: SecuredNats, stack_on_own_nats: Stack
 ) -> None:
     stack = stack_on_own_nats
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:

@@ -10,29 +10,65 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres
 from opswire.runtime.db import async_url
+from opswire.runtime.natsconf import AnyDeployment, authorization_block
+from opswire.runtime.permissions import ROLES, Role
+
+# The suite's own client: no restrictions, like an operator's admin user.
+TEST_USER = "opswire-test"
+# Role passwords of the nats-servers the suite started, by their plain URL.
+_IDENTITIES: dict[str, dict[Role, str]] = {}
+
+
+class SecuredNats(EmbeddedNats):
+    """A nats-server with the shipped permission table (for every single-token prefix,
+    so tests keep their own namespaces) plus the suite's unrestricted user."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.passwords: dict[Role, str] = {role: secrets.token_urlsafe(16) for role in ROLES}
+        admin = secrets.token_urlsafe(16)
+        super().__init__(
+            store_dir, port=port,
+            authorization=authorization_block(AnyDeployment(), self.passwords, {TEST_USER: admin}),
+        )
+        self.admin_url = f"nats://{TEST_USER}:{admin}@{self.host}:{self.port}"
+        _IDENTITIES[self.url] = self.passwords
+
+
+def role_env(nats_url: str, role: Role) -> dict[str, str]:
+    """NATS_URL and credentials for a process of `role`: its own identity on a server the
+    suite started, else the URL as given (an external NATS_URL the user set)."""
+    parts = urlsplit(nats_url)
+    plain = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    passwords = _IDENTITIES.get(plain)
+    if passwords is None:
+        return {"NATS_URL": nats_url}
+    return {"NATS_URL": plain, "OPSWIRE_NATS_USER": role, "OPSWIRE_NATS_PASSWORD": passwords[role]}
 
 
 @contextlib.contextmanager
 def nats_server(tmp: Path) -> Iterator[str]:
+    """Yields a URL the suite's own clients connect with (credentials included)."""
     if url := os.environ.get("NATS_URL"):
         yield url
         return
-    server = EmbeddedNats(tmp / "nats")
+    server = SecuredNats(tmp / "nats")
     server.start()
     try:
-        yield server.url
+        yield server.admin_url
     finally:
         server.stop()
 

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats
 import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import free_port
+from opswire.runtime.nats import ensure_streams
 from tests.helpers.backends import Namespace
 
 
@@ -41,6 +44,12 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
         ws_per_message_deflate=False,
         lifespan="on",
     )
+    # In production ingest and auth own the streams; a gateway alone needs them made.
+    nc = await nats.connect(settings.nats_url)
+    try:
+        await ensure_streams(nc.jetstream(), Subjects(settings.subject_prefix, settings.stream_prefix))
+    finally:
+        await nc.close()
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -25,7 +25,7 @@ import httpx
 
 from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import free_port
-from tests.helpers.backends import Namespace
+from tests.helpers.backends import Namespace, role_env
 
 SERVICES = ("auth", "ingest", "commands", "gateway")
 
@@ -59,6 +59,8 @@ class Stack:
     async def start(self, name: str) -> None:
         env = dict(os.environ)
         env.update(self.env)
+        # Every process on its own NATS identity, as `opswire up` runs them.
+        env.update(role_env(self.env["NATS_URL"], name))  # type: ignore[arg-type]
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
                 [sys.executable, "-m", "opswire", name], env=env, stdout=out, stderr=subprocess.STDOUT,
