@@ -6,15 +6,28 @@ a clear message. Components are handed only the fields they need.
 
 from __future__ import annotations
 
+import itertools
+import math
+import os
 import re
+import ssl
 import sys
+from collections import Counter
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "changethis", "your-secret-here"}
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -47,6 +60,24 @@ class CommonSettings(BaseSettings):
     )
     log_level: LogLevelName = Field(default="INFO")
 
+    # This process's NATS identity (DESIGN §4: one per role). `opswire up` hands each
+    # child its own; a password file keeps the secret out of the environment.
+    nats_user: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPSWIRE_NATS_USER", "NATS_USER"),
+        description="NATS user name of this process's role.",
+    )
+    nats_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPSWIRE_NATS_PASSWORD", "NATS_PASSWORD"),
+        description="NATS password (or use OPSWIRE_NATS_PASSWORD_FILE).",
+    )
+    nats_password_file: Path | None = Field(default=None, description="File holding the NATS password.")
+    nats_inbox_prefix: str | None = Field(
+        default=None, description="Reply subject prefix; default _INBOX_<role>, as the permissions expect."
+    )
+    nats_tls_ca_file: Path | None = Field(default=None, description="CA of the NATS server's certificate.")
+    nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate, if NATS wants one.")
+    nats_tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
+
     @field_validator("subject_prefix")
     @classmethod
     def _valid_prefix(cls, value: str) -> str:
@@ -61,9 +92,43 @@ class CommonSettings(BaseSettings):
             raise ValueError("must be letters, digits, '-' or '_'")
         return value
 
+    @field_validator("nats_password_file", "nats_tls_ca_file", "nats_tls_cert_file", "nats_tls_key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not os.access(value, os.R_OK):
+            raise ValueError(f"cannot read {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> CommonSettings:
+        if self.nats_password is not None and self.nats_password_file is not None:
+            raise ValueError("set OPSWIRE_NATS_PASSWORD or OPSWIRE_NATS_PASSWORD_FILE, not both")
+        if (self.nats_password is not None or self.nats_password_file is not None) and not self.nats_user:
+            raise ValueError("a NATS password needs OPSWIRE_NATS_USER too")
+        if (self.nats_tls_cert_file is None) != (self.nats_tls_key_file is None):
+            raise ValueError("OPSWIRE_NATS_TLS_CERT_FILE and OPSWIRE_NATS_TLS_KEY_FILE go together")
+        return self
+
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def nats_secret(self) -> str | None:
+        if self.nats_password_file is not None:
+            return self.nats_password_file.read_text().strip()
+        return self.nats_password.get_secret_value() if self.nats_password is not None else None
+
+    def nats_tls(self) -> ssl.SSLContext | None:
+        """A verifying TLS context when a CA or client certificate is set, or the URL says tls://."""
+        wants_tls = any(url.startswith("tls://") for url in self.nats_servers)
+        if not (wants_tls or self.nats_tls_ca_file or self.nats_tls_cert_file):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.nats_tls_ca_file) if self.nats_tls_ca_file else None
+        )
+        if self.nats_tls_cert_file is not None and self.nats_tls_key_file is not None:
+            context.load_cert_chain(str(self.nats_tls_cert_file), str(self.nats_tls_key_file))
+        return context
 
 
 class DatabaseSettings(CommonSettings):
@@ -97,12 +162,61 @@ class JwtSettings(BaseSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _strong_secret(cls, value: str) -> str:
-        if value.strip().lower() in _PLACEHOLDER_SECRETS or len(value) < 32:
+        if (weakness := secret_weakness(value)) is not None:
             raise ValueError(
-                "OPSWIRE_JWT_SECRET must be a random string of at least 32 characters "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                f"OPSWIRE_JWT_SECRET {weakness}; it must be a random string of at least "
+                f"{MIN_SECRET_CHARS} characters, made for example with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return value
+
+
+MIN_SECRET_CHARS = 32
+# Placeholders are found in the value lowercased, so "CHANGE-ME", "change_me" and
+# "ChangeMe" all match. A long word is looked for with separators removed; a short one
+# only as a word of its own. Either way a random token contains one by chance with
+# negligible probability (the tests check that).
+_PLACEHOLDER_WORDS = (
+    "changeme", "changethis", "replace", "placeholder", "example", "secrethere",
+    "yoursecret", "insertsecret", "xxxxxx", "password", "notasecret", "insecure",
+)
+_PLACEHOLDER_TOKENS = re.compile(r"(?:^|[^a-z0-9])(?:x{4,}|todo|fixme|dummy|sample)(?:[^a-z0-9]|$)")
+# Limits that even 32 random hex digits (the shortest random secret accepted) miss with
+# a probability below 1e-7, while `aaaabbbb…`, `abab…` or `0123456789abcdef…` are caught.
+# The character distribution of random hex measures 3.5 bits/char (rarely under 2.8),
+# of url-safe base64 4.5 or more; English words about 4.
+_MIN_DISTINCT_CHARS = 8
+_MIN_BITS_PER_CHAR = 2.5
+_MAX_WALK_FRACTION = 0.75
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why `value` cannot sign tokens (a placeholder, too short, too predictable), or None."""
+    lowered = value.lower()
+    joined = re.sub(r"[^a-z0-9]", "", lowered)
+    if any(word in joined for word in _PLACEHOLDER_WORDS) or _PLACEHOLDER_TOKENS.search(lowered):
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    if len(set(value)) < _MIN_DISTINCT_CHARS:
+        return f"has fewer than {_MIN_DISTINCT_CHARS} distinct characters"
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in Counter(value).values())
+    if bits < _MIN_BITS_PER_CHAR:
+        return "is too predictable (low entropy)"
+    if _is_periodic(value) or _is_walk(value):
+        return "is too predictable (a repeated or sequential pattern)"
+    return None
+
+
+def _is_periodic(value: str) -> bool:
+    """A short unit repeated, like `abcdefghij` three times over."""
+    return any(value[k:] == value[:-k] for k in range(1, len(value) // 2 + 1))
+
+
+def _is_walk(value: str) -> bool:
+    """Mostly steps of 0 or 1 between neighbours, like `0123456789abcdefghij…` or `aaaabbbb…`."""
+    steps = sum(abs(ord(a) - ord(b)) <= 1 for a, b in itertools.pairwise(value))
+    return steps > _MAX_WALK_FRACTION * (len(value) - 1)
 
 
 S = TypeVar("S", bound=BaseSettings)
