@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from typing import Any
 
-from opswire.contract.frames import DockerCommandFrame, DockerResponse, encode
+from opswire.contract.frames import CONTAINER_ID_PATTERN, DockerCommandFrame, DockerResponse, encode
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,8 @@ _DEFAULT_TAIL = 100
 _MAX_TAIL = 10_000
 _ENGINE_TIMEOUT_S = 10
 _DEFAULT_HOST = "unix:///var/run/docker.sock"
+# Checked again here, whichever way the frame was built: the SDK pastes the id into a URL path.
+_CONTAINER_ID = re.compile(CONTAINER_ID_PATTERN)
 
 
 class DockerActionError(Exception):
@@ -57,13 +60,12 @@ class DockerActions:
         return self._fit(response)
 
     def _run(self, frame: DockerCommandFrame) -> tuple[str, Any]:
+        container_id = None if frame.action == "list" else _checked_container_id(frame)
         client = self._engine()
-        if frame.action == "list":
+        if container_id is None:
             containers = client.containers.list(all=True, sparse=True)
             return f"{len(containers)} containers", [_summary(c.attrs) for c in containers]
-        if not frame.container_id:
-            raise DockerActionError(f"action '{frame.action}' needs a container_id")
-        container = client.containers.get(frame.container_id)
+        container = client.containers.get(container_id)
         if frame.action in ("start", "stop", "restart"):
             getattr(container, frame.action)()
             done = {"start": "started", "stop": "stopped", "restart": "restarted"}[frame.action]
@@ -126,9 +128,19 @@ def _probe_unix_socket() -> None:
         try:
             probe.connect(path)
         except OSError as exc:
-            raise DockerActionError(
-                f"Docker engine not reachable at {host}: {exc.strerror or exc}"
-            ) from None
+            raise DockerActionError(f"Docker engine not reachable at {host}: {exc.strerror or exc}") from None
+
+
+def _checked_container_id(frame: DockerCommandFrame) -> str:
+    container_id = frame.container_id
+    if not container_id:
+        raise DockerActionError(f"action '{frame.action}' needs a container_id")
+    if not _CONTAINER_ID.fullmatch(container_id):  # fullmatch: no trailing newline
+        raise DockerActionError(
+            "container_id refused: a container id or name is letters, digits, '_', '.' and '-' "
+            "(starting with a letter or digit, at most 255 characters)"
+        )
+    return container_id
 
 
 def _summary(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -106,11 +106,17 @@ class CommandFrame(_Frame):
     timeout_s: Annotated[int, Field(ge=1, le=MAX_COMMAND_TIMEOUT_S)] = DEFAULT_COMMAND_TIMEOUT_S
 
 
+# A Docker container name or id (ids are hex, so they match too); nothing that could
+# change the Engine API URL the agent builds from it (`/`, `..`, `?`, `#`, `%`, spaces).
+CONTAINER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
+ContainerId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=CONTAINER_ID_PATTERN)]
+
+
 class DockerCommandFrame(_Frame):
     type: Literal["docker_command"] = "docker_command"
     command_id: CommandId
     action: DockerAction
-    container_id: Annotated[str, StringConstraints(max_length=255)] | None = None
+    container_id: ContainerId | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agent.docker_actions import DockerActions
 from opswire.contract.frames import DockerCommandFrame, DockerResponse, encode, parse_agent_frame
@@ -46,7 +47,34 @@ async def test_without_the_sdk_the_answer_says_how_to_install_it(
 
 
 async def test_disabled_docker_is_refused() -> None:
-    response = await DockerActions(enabled=False).handle(
-        DockerCommandFrame(command_id="d-3", action="list")
-    )
+    response = await DockerActions(enabled=False).handle(DockerCommandFrame(command_id="d-3", action="list"))
     assert (response.success, "disabled" in response.message) == (False, True)
+
+
+BAD_CONTAINER_IDS = ["../etc", "..", "a/b", "a b", "x?y", "x#y", "x%2fy", "-x", "web\n", "a" * 256]
+
+
+@pytest.mark.parametrize("container_id", [*BAD_CONTAINER_IDS, ""])
+def test_the_frame_refuses_what_is_not_a_container_id_or_name(container_id: str) -> None:
+    with pytest.raises(ValidationError):
+        DockerCommandFrame(command_id="d-4", action="stop", container_id=container_id)
+
+
+@pytest.mark.parametrize("container_id", ["web", "my_app.1-blue", "0123456789ab", "f" * 64])
+def test_the_frame_accepts_names_and_ids(container_id: str) -> None:
+    frame = DockerCommandFrame(command_id="d-4", action="stop", container_id=container_id)
+    assert frame.container_id == container_id
+
+
+@pytest.mark.parametrize("container_id", BAD_CONTAINER_IDS)
+async def test_the_agent_refuses_a_bad_container_id_however_the_frame_was_built(
+    dead_engine: None, container_id: str
+) -> None:
+    # model_construct skips validation: a frame the contract did not check.
+    frame = DockerCommandFrame.model_construct(
+        type="docker_command", command_id="d-5", action="logs", container_id=container_id, params={}
+    )
+    response = await DockerActions().handle(frame)
+    assert response.success is False
+    # Refused before the (dead) engine is even tried.
+    assert response.message.startswith("container_id refused")
