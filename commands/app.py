@@ -12,6 +12,7 @@ from pathlib import Path
 
 from faststream import FastStream
 
+from commands.audit import CommandAudit
 from commands.dispatch import Dispatcher
 from commands.events import ResultPublisher
 from commands.handlers import Runtime, register_handlers
@@ -20,7 +21,7 @@ from commands.settings import CommandsSettings
 from commands.store import CommandStore
 from opswire.contract.subjects import Subjects
 from opswire.runtime.db import create_engine, migrate, session_factory
-from opswire.runtime.nats import ensure_streams, service_broker
+from opswire.runtime.nats import service_broker
 from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ EVENT_BUFFER = 10_000
 
 def create_app(settings: CommandsSettings) -> FastStream:
     subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
-    reply_subject = subjects.rpc("commands", f"replies.{settings.instance_id}")
+    # Each command's reply subject is this plus a token of its own (commands/dispatch.py).
+    reply_base = subjects.rpc("commands", f"replies.{settings.instance_id}")
     # Shutdown waits for commands in flight; their rows stay pending after that.
-    broker = service_broker(settings, f"opswire-commands-{settings.instance_id}")
+    broker = service_broker(settings, "commands", f"opswire-commands-{settings.instance_id}")
     runtime = Runtime()
-    register_handlers(broker, subjects, runtime, reply_subject, settings.max_concurrent_commands)
+    register_handlers(broker, subjects, runtime, reply_base, settings.max_concurrent_commands)
 
     async def start() -> None:
         engine = create_engine(settings.database_url, settings.db_pool_size)
@@ -44,14 +46,13 @@ def create_app(settings: CommandsSettings) -> FastStream:
         await migrate(engine, "commands", MIGRATIONS)
         # Connect before the broker starts its subscribers, so no handler runs half-wired.
         nc = await broker.connect()
-        js = nc.jetstream()
-        await ensure_streams(js, subjects)
         runtime.events = Publisher(nc, capacity=EVENT_BUFFER)
         runtime.events.start()
         runtime.service = CommandService(
             store=CommandStore(session_factory(engine)),
-            dispatcher=Dispatcher(nc, subjects, reply_subject, settings.delivery_timeout_s),
+            dispatcher=Dispatcher(nc, subjects, reply_base, settings.delivery_timeout_s),
             publisher=ResultPublisher(runtime.events, subjects, nc.max_payload),
+            audit=CommandAudit(runtime.events, subjects, settings.audit_timeout_s),
             grace_s=settings.command_grace_s,
         )
         log.info("commands service ready", extra={"instance_id": settings.instance_id})

@@ -1,15 +1,21 @@
 """Delivering a frame to whichever gateway holds the agent, and waiting for its answer.
 
 The gateway acknowledges an `AgentDelivery` at once and publishes the agent's
-answer later, as an `AgentReply`, to this replica's own reply subject (no queue
-group), so the replica that waits is the one that hears it.
+answer later, as an `AgentReply`, to the reply subject the delivery named. Each
+command gets its own: `<prefix>.rpc.commands.replies.<instance_id>.<token>`, the
+token random and unguessable and stored with the command, so only whoever saw the
+delivery can answer it. This replica subscribes to `...replies.<instance_id>.*`
+(no queue group), so the replica that waits is the one that hears the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import uuid
+from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
@@ -23,6 +29,28 @@ from opswire.contract.subjects import Subjects
 log = logging.getLogger(__name__)
 
 NO_RESPONDERS_RECHECK_S = 0.025
+REPLY_TOKEN_BYTES = 16
+
+
+def new_reply_token() -> str:
+    """A fresh reply-subject token: 32 hex characters, one valid subject token."""
+    return secrets.token_hex(REPLY_TOKEN_BYTES)
+
+
+def reply_subscription(reply_base: str) -> str:
+    """What a replica subscribes to: the reply subjects of all its commands."""
+    return f"{reply_base}.*"
+
+
+def reply_token_of(subject: str) -> str:
+    """The token of a subject matched by `reply_subscription` (its last token)."""
+    return subject.rpartition(".")[2]
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    if given is None or expected is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 class DeliveryError(Exception):
@@ -37,15 +65,25 @@ class DeliveryUnconfirmed(DeliveryError):
     """A gateway may have the frame but did not confirm it in time."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    answer: asyncio.Future[AgentReply]
+    server_id: uuid.UUID
+    reply_token: str
+
+
 class Dispatcher:
     def __init__(
-        self, nc: NatsClient, subjects: Subjects, reply_subject: str, delivery_timeout_s: float
+        self, nc: NatsClient, subjects: Subjects, reply_base: str, delivery_timeout_s: float
     ) -> None:
         self._nc = nc
         self._subjects = subjects
-        self.reply_subject = reply_subject
+        self._reply_base = reply_base
         self._delivery_timeout_s = delivery_timeout_s
-        self._waiting: dict[str, asyncio.Future[AgentReply]] = {}
+        self._waiting: dict[str, _Waiter] = {}
+
+    def reply_subject(self, reply_token: str) -> str:
+        return f"{self._reply_base}.{reply_token}"
 
     async def dispatch(
         self,
@@ -53,13 +91,15 @@ class Dispatcher:
         frame: CommandFrame | DockerCommandFrame,
         requested_by: uuid.UUID | None,
         wait_s: float,
+        reply_token: str,
     ) -> AgentReply | None:
-        """Deliver `frame` and wait up to `wait_s` for the answer; None if none came."""
+        """Deliver `frame` and wait up to `wait_s` for the answer on the reply subject of
+        `reply_token`; None if none came."""
         answer: asyncio.Future[AgentReply] = asyncio.get_running_loop().create_future()
         # Registered before delivery: a fast agent may answer before the ack arrives.
-        self._waiting[frame.command_id] = answer
+        self._waiting[frame.command_id] = _Waiter(answer, server_id, reply_token)
         try:
-            await self._deliver(server_id, frame, requested_by)
+            await self._deliver(server_id, frame, requested_by, reply_token)
             try:
                 return await asyncio.wait_for(answer, wait_s)
             except TimeoutError:
@@ -68,12 +108,19 @@ class Dispatcher:
             # Synchronous with the timeout above: a reply after this point is "late".
             self._waiting.pop(frame.command_id, None)
 
-    def take(self, reply: AgentReply) -> bool:
-        """Hand a reply to its waiting request; False if nobody waits any more (late)."""
-        answer = self._waiting.pop(reply.command_id, None)
-        if answer is None or answer.done():
+    def take(self, reply: AgentReply, reply_token: str) -> bool:
+        """Hand a reply to its waiting request if it came on that request's subject from
+        its server; False otherwise (late, or not the answer: the store decides)."""
+        waiter = self._waiting.get(reply.command_id)
+        if (
+            waiter is None
+            or waiter.answer.done()
+            or waiter.server_id != reply.server_id
+            or not same_token(reply_token, waiter.reply_token)
+        ):
             return False
-        answer.set_result(reply)
+        del self._waiting[reply.command_id]
+        waiter.answer.set_result(reply)
         return True
 
     async def _deliver(
@@ -81,9 +128,10 @@ class Dispatcher:
         server_id: uuid.UUID,
         frame: CommandFrame | DockerCommandFrame,
         requested_by: uuid.UUID | None,
+        reply_token: str,
     ) -> None:
         delivery = AgentDelivery(
-            frame=frame, reply_subject=self.reply_subject, requested_by=requested_by
+            frame=frame, reply_subject=self.reply_subject(reply_token), requested_by=requested_by
         )
         context = {"server_id": str(server_id), "command_id": frame.command_id}
         subject = self._subjects.agent_inbox(str(server_id))

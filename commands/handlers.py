@@ -1,4 +1,4 @@
-"""FastStream handlers: the commands RPC methods and this replica's reply subject."""
+"""FastStream handlers: the commands RPC methods and this replica's reply subjects."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commands.dispatch import reply_subscription, reply_token_of
 from commands.service import CommandService
 from opswire.contract.events import AgentReply
 from opswire.contract.resources import CommandResult, DockerResult
@@ -52,7 +53,7 @@ def register_handlers(
     broker: NatsBroker,
     subjects: Subjects,
     runtime: Runtime,
-    reply_subject: str,
+    reply_base: str,
     max_concurrent: int,
 ) -> None:
     @rpc_handler(broker, subjects, COMMANDS_RUN, max_workers=max_concurrent)
@@ -80,16 +81,18 @@ def register_handlers(
         return {"status": "ok"}
 
     # No queue group: every reply for this replica's commands must reach this replica.
+    # One subject per command (`<reply_base>.<token>`); the token is never logged.
     @broker.subscriber(
-        reply_subject,
+        reply_subscription(reply_base),
         max_workers=REPLY_WORKERS,
         title="agent replies (this replica)",
-        description="AgentReply from the gateway holding the agent.",
+        description="AgentReply from the gateway holding the agent, on the command's own subject.",
     )
     async def on_agent_reply(msg: NatsMessage) -> None:
+        token = reply_token_of(msg.raw_message.subject)
         try:
             reply = AgentReply.model_validate_json(msg.body)
         except ValidationError:
-            log.warning("malformed agent reply dropped", extra={"subject": reply_subject})
+            log.warning("malformed agent reply dropped", extra={"subject": reply_base})
             return
-        await runtime.require().on_reply(reply)
+        await runtime.require().on_reply(reply, token)

@@ -37,5 +37,8 @@ class CommandRecord(SQLModel, table=True):
     success: bool | None = None
     message: str | None = Field(default=None, sa_column=Column(Text))
     data: Any = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
+    # The last token of the reply subject issued for this command; only a reply on that
+    # subject counts, and the first one accepted clears it (commands/service.py).
+    reply_token: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

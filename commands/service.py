@@ -1,11 +1,37 @@
-"""Running shell commands and Docker actions on agents, and keeping their history."""
+"""Running shell commands and Docker actions on agents, and keeping their history.
+
+Which agent reply may change the history (DESIGN §9 'Commands'):
+
+- Only a reply on the reply subject issued for that command (its token is stored
+  with the row as `reply_token`, so any replica can check a late one) and naming
+  the command's own server.
+- Only the first such reply. Accepting an answer spends the token in the same
+  statement that records it, so a replayed or second reply finds none.
+- A command the agent answered is final. Before that, the service's own verdicts
+  are provisional: `timeout` (no answer in time) and `failed` (delivery not
+  confirmed). The agent's first genuine answer after one replaces it, once
+  ("a response arriving after the timeout still updates the history").
+
+Anything else changes nothing and is logged once at WARNING with the command_id
+(never the output).
+
+Before a frame leaves, its audit entry is stored (commands/audit.py); if it cannot
+be, the command is refused as `unavailable` and never sent.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 
-from commands.dispatch import AgentNotConnected, DeliveryUnconfirmed, Dispatcher
+from commands.audit import NOT_DELIVERED, CommandAudit
+from commands.dispatch import (
+    AgentNotConnected,
+    DeliveryUnconfirmed,
+    Dispatcher,
+    new_reply_token,
+    same_token,
+)
 from commands.docker import checked_action
 from commands.events import ResultPublisher
 from commands.models import CommandRecord
@@ -27,11 +53,13 @@ class CommandService:
         store: CommandStore,
         dispatcher: Dispatcher,
         publisher: ResultPublisher,
+        audit: CommandAudit,
         grace_s: float,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._publisher = publisher
+        self._audit = audit
         self._grace_s = grace_s
 
     async def run_shell(self, request: CommandRunFor) -> CommandResult:
@@ -47,7 +75,9 @@ class CommandService:
             status="pending",
             created_at=utc_now(),
         )
-        return as_command_result(await self._run(record, frame, request.timeout_s))
+        return as_command_result(
+            await self._run(record, frame, request.user_id, request.timeout_s)
+        )
 
     async def run_docker(self, request: DockerRun) -> DockerResult:
         action = checked_action(request)
@@ -69,31 +99,51 @@ class CommandService:
             status="pending",
             created_at=utc_now(),
         )
-        return as_docker_result(await self._run(record, frame, request.timeout_s))
+        return as_docker_result(await self._run(record, frame, request.user_id, request.timeout_s))
 
     async def history(self, request: CommandHistory) -> list[CommandResult]:
         records = await self._store.history(request.server_id, request.limit)
         return [as_command_result(record) for record in records]
 
-    async def on_reply(self, reply: AgentReply) -> None:
-        """A reply on our subject: to its waiting request, or (late) straight to the history."""
-        if self._dispatcher.take(reply):
+    async def on_reply(self, reply: AgentReply, reply_token: str) -> None:
+        """A reply on one of our reply subjects: to its waiting request, or (late) straight
+        to the history if the rules above let it."""
+        if self._dispatcher.take(reply, reply_token):
             return
+        context = {"command_id": reply.command_id, "server_id": str(reply.server_id)}
         record = await self._store.get(reply.command_id)
         if record is None:
-            log.warning("reply for an unknown command", extra={"command_id": reply.command_id})
-            return
-        finished = await self._store.finish(record.command_id, from_reply(record.kind, reply))
-        if finished is not None:
-            log.info(
-                "late reply recorded",
-                extra={"command_id": finished.command_id, "status": finished.status},
+            refused = "unknown command"
+        elif record.server_id != reply.server_id:
+            refused = "another server's command"
+        elif record.reply_token is None:
+            refused = "already answered"
+        elif not same_token(reply_token, record.reply_token):
+            refused = "not the command's reply subject"
+        else:
+            finished = await self._store.answer(
+                record.command_id, reply.server_id, reply_token, from_reply(record.kind, reply)
             )
-            self._publisher.publish(finished)
+            if finished is None:
+                refused = "already answered"
+            else:
+                log.info("late reply recorded", extra=context | {"status": finished.status})
+                self._finished(finished)
+                return
+        log.warning("agent reply ignored", extra=context | {"reason": refused})
+
+    def _finished(self, record: CommandRecord) -> None:
+        self._publisher.publish(record)
+        self._audit.finished(record)
 
     async def _run(
-        self, record: CommandRecord, frame: CommandFrame | DockerCommandFrame, timeout_s: int
+        self,
+        record: CommandRecord,
+        frame: CommandFrame | DockerCommandFrame,
+        user_id: uuid.UUID,
+        timeout_s: int,
     ) -> CommandRecord:
+        token = record.reply_token = new_reply_token()
         # Recorded before delivery, so an answer always finds its row.
         await self._store.add(record)
         context = {
@@ -101,12 +151,16 @@ class CommandService:
             "server_id": str(record.server_id),
             "kind": record.kind,
         }
+        if not await self._audit.requested(record, user_id):
+            await self._store.discard(record.command_id)
+            raise RpcError("unavailable", "The audit log is unavailable; the command was not sent")
         try:
             reply = await self._dispatcher.dispatch(
-                record.server_id, frame, record.user_id, timeout_s + self._grace_s
+                record.server_id, frame, user_id, timeout_s + self._grace_s, token
             )
         except AgentNotConnected as exc:
             await self._store.discard(record.command_id)
+            self._audit.finished(record, NOT_DELIVERED)
             raise RpcError("conflict", str(exc)) from None
         except DeliveryUnconfirmed as exc:
             # The agent may still run it: keep the row; a reply that comes anyway updates it.
@@ -121,23 +175,24 @@ class CommandService:
                 only_if_pending=True,
             )
             if failed is not None:
-                self._publisher.publish(failed)
+                self._finished(failed)
             raise RpcError("unavailable", str(exc)) from None
         if reply is None:
             finished = await self._store.finish(
                 record.command_id, no_answer(), only_if_pending=True
             )
-            if finished is None:
-                # A late reply was recorded between our timeout and this update: it wins.
-                finished = await self._store.get(record.command_id)
-                if finished is None:
-                    raise RpcError("internal", "Command record vanished")
-                return finished
-            log.info("agent did not answer in time", extra=context)
+            if finished is not None:
+                log.info("agent did not answer in time", extra=context)
         else:
-            finished = await self._store.finish(record.command_id, from_reply(record.kind, reply))
-            if finished is None:
+            finished = await self._store.answer(
+                record.command_id, reply.server_id, token, from_reply(record.kind, reply)
+            )
+        if finished is None:
+            # A late reply (or a copy of this one) was recorded first, and published: it wins.
+            current = await self._store.get(record.command_id)
+            if current is None:
                 raise RpcError("internal", "Command record vanished")
+            return current
         log.info("command finished", extra=context | {"status": finished.status})
-        self._publisher.publish(finished)
+        self._finished(finished)
         return finished

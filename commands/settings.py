@@ -21,6 +21,11 @@ class CommandsSettings(DatabaseSettings):
     delivery_timeout_s: PositiveSeconds = Field(
         default=2.0, description="How long the gateway holding the agent has to confirm delivery."
     )
+    audit_timeout_s: PositiveSeconds = Field(
+        default=2.0,
+        description="How long JetStream has to store a command's audit entry before the "
+        "command is refused (it is never sent unaudited).",
+    )
     max_concurrent_commands: int = Field(
         default=256,
         ge=1,

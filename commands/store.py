@@ -47,6 +47,30 @@ class CommandStore:
             )
             return result.scalar_one_or_none()
 
+    async def answer(
+        self, command_id: str, server_id: uuid.UUID, reply_token: str, changes: Mapping[str, Any]
+    ) -> CommandRecord | None:
+        """Apply the agent's answer if the row is that server's and still takes a reply on
+        `reply_token`, and spend the token; None (nothing changed) otherwise.
+
+        One conditional statement, so of two replicas or two copies of a reply only one
+        can win.
+        """
+        statement = (
+            update(CommandRecord)
+            .where(
+                col(CommandRecord.command_id) == command_id,
+                col(CommandRecord.server_id) == server_id,
+                col(CommandRecord.reply_token) == reply_token,
+            )
+            .values(**changes, reply_token=None)
+            .returning(CommandRecord)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(statement)
+            return result.scalar_one_or_none()
+
     async def history(self, server_id: uuid.UUID, limit: int) -> list[CommandRecord]:
         async with self._sessions() as session:
             result = await session.execute(

@@ -1,5 +1,6 @@
 """Reliable JetStream publishing (DESIGN §8): the gateway's accepted frames and every
-service's events (alerts, command results).
+service's events (alerts, command results), and, awaited, the few events a caller
+must see stored before it goes on.
 
 An accepted frame is never lost: it waits in a bounded buffer, is published
 with `publish_async` (many in flight at once), and is retried with backoff on
@@ -77,6 +78,30 @@ class Publisher:
         self._queue.append(_Item(subject, payload, msg_id))
         self._wakeup.set()
         return True
+
+    async def publish_acked(
+        self, subject: str, payload: bytes, msg_id: str, timeout_s: float
+    ) -> bool:
+        """Publish now and wait until JetStream has stored it, retrying under the same
+        Nats-Msg-Id for up to `timeout_s`; False if it was not confirmed in time.
+
+        For the few events the caller must not go past unstored (a command's audit
+        entry before the command is dispatched); everything else uses `submit`.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        backoff = self._base_backoff_s
+        while not self._closed and (left := deadline - loop.time()) > 0:
+            try:
+                await self._js.publish(subject, payload, timeout=left, headers={MSG_ID: msg_id})
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # no stream, no ack in time, refused (full), disconnected
+                log.debug("acked publish failed", extra={"subject": subject, "error": repr(exc)})
+            await asyncio.sleep(min(backoff, max(deadline - loop.time(), 0.0)))
+            backoff = min(backoff * 2, self._max_backoff_s)
+        return False
 
     async def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait (bounded) until everything accepted so far is acked; keep running."""

@@ -9,16 +9,19 @@ from collections.abc import AsyncIterator
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from pydantic import SecretStr
 
 from commands.app import create_app
 from commands.settings import CommandsSettings
 from opswire.contract.rpc import COMMANDS_PING
 from opswire.contract.subjects import Subjects
+from opswire.runtime.nats import stream_configs
 from opswire.runtime.rpc import RpcClient, RpcError
-from tests.helpers.backends import Namespace
+from tests.helpers.backends import Namespace, role_env
 
 GRACE_S = 0.3
 DELIVERY_TIMEOUT_S = 0.5
+AUDIT_TIMEOUT_S = 0.5
 
 
 @contextlib.asynccontextmanager
@@ -51,19 +54,37 @@ async def wait_until_ready(rpc: RpcClient, within_s: float = 5.0) -> None:
 
 @pytest.fixture
 def commands_settings(nats_url: str, database_url: str, namespace: Namespace) -> CommandsSettings:
+    # The service's own NATS identity, so the permission table is exercised too.
+    identity = role_env(nats_url, "commands")
     return CommandsSettings(
-        nats_url=nats_url,
+        nats_url=identity["NATS_URL"],
+        nats_user=identity.get("OPSWIRE_NATS_USER"),
+        nats_password=SecretStr(password) if (password := identity.get("OPSWIRE_NATS_PASSWORD")) else None,
         database_url=database_url,
         subject_prefix=namespace.prefix,
         stream_prefix=namespace.stream_prefix,
         command_grace_s=GRACE_S,
         delivery_timeout_s=DELIVERY_TIMEOUT_S,
+        audit_timeout_s=AUDIT_TIMEOUT_S,
     )
 
 
 @pytest.fixture
+async def streams(nc: NatsClient, namespace: Namespace) -> AsyncIterator[None]:
+    """The namespace's JetStream streams (their owners are other services)."""
+    js = nc.jetstream()
+    configs = stream_configs(namespace.subjects)
+    for config in configs:
+        await js.add_stream(config)
+    yield
+    for config in configs:
+        with contextlib.suppress(Exception):  # a test may have deleted it already
+            await js.delete_stream(str(config.name))
+
+
+@pytest.fixture
 async def rpc(
-    commands_settings: CommandsSettings, nc: NatsClient, namespace: Namespace
+    commands_settings: CommandsSettings, nc: NatsClient, namespace: Namespace, streams: None
 ) -> AsyncIterator[RpcClient]:
     async with running_commands(commands_settings, nc):
         yield RpcClient(nc, namespace.subjects, timeout_s=5.0)

@@ -2,7 +2,9 @@
 
 It answers `AgentDelivery` requests on one server's inbox like a gateway that
 holds the agent: a `DeliveryAck` at once, then (if `answer` returns a response)
-an `AgentReply` on the delivery's reply subject.
+an `AgentReply` on the delivery's reply subject. `on_delivery`, if given, runs
+when a delivery arrives, before it is acknowledged (to look at what the service
+did before sending it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from opswire.contract.subjects import Subjects
 Frame = CommandFrame | DockerCommandFrame
 Response = CommandResponse | DockerResponse
 Answer = Callable[[Frame], Awaitable[Response | None]]
+OnDelivery = Callable[[AgentDelivery], Awaitable[None]]
 
 
 async def never(_frame: Frame) -> None:
@@ -42,6 +45,7 @@ class FakeGateway:
         answer: Answer = never,
         delivered: bool = True,
         acks: bool = True,
+        on_delivery: OnDelivery | None = None,
     ) -> None:
         self._nc = nc
         self._subjects = subjects
@@ -49,6 +53,7 @@ class FakeGateway:
         self.answer = answer
         self.delivered = delivered
         self.acks = acks  # False: take the frame but never confirm it (a stuck gateway)
+        self.on_delivery = on_delivery
         self.deliveries: asyncio.Queue[AgentDelivery] = asyncio.Queue()
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -68,19 +73,31 @@ class FakeGateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def reply(
-        self, delivery: AgentDelivery, response: Response | None, error: str | None = None
+        self,
+        delivery: AgentDelivery,
+        response: Response | None,
+        error: str | None = None,
+        *,
+        subject: str | None = None,
+        server_id: uuid.UUID | None = None,
     ) -> None:
+        """Answer `delivery`; `subject`/`server_id` send it elsewhere or in another
+        server's name (a forged or misrouted reply)."""
         reply = AgentReply(
-            server_id=self.server_id,
+            server_id=server_id or self.server_id,
             command_id=delivery.frame.command_id,
             response=response,
             error=error,
         )
-        await self._nc.publish(delivery.reply_subject, reply.model_dump_json().encode())
+        await self._nc.publish(
+            subject or delivery.reply_subject, reply.model_dump_json().encode()
+        )
         await self._nc.flush()
 
     async def _on_delivery(self, msg: Msg) -> None:
         delivery = AgentDelivery.model_validate_json(msg.data)
+        if self.on_delivery is not None:
+            await self.on_delivery(delivery)
         if self.acks:
             ack = DeliveryAck(delivered=self.delivered, detail=None if self.delivered else "gone")
             await msg.respond(ack.model_dump_json().encode())
