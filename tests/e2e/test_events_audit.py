@@ -96,7 +96,11 @@ async def test_the_audit_log_lists_what_the_user_did_and_only_that(
         ("server.create", f"server:{server_id}"),
         ("api_key.create", f"api_key:{spare['id']}"),
         ("api_key.revoke", f"api_key:{spare['id']}"),
+        ("command.requested", f"server:{server_id}"),
+        ("command.finished", f"server:{server_id}"),
         ("command.run", f"server:{server_id}"),
+        ("docker.requested", f"server:{server_id}"),
+        ("docker.finished", f"server:{server_id}"),
         ("docker.stop", f"server:{server_id}"),
         ("threshold.create", f"threshold:{threshold['id']}"),
         ("threshold.update", f"threshold:{threshold['id']}"),
@@ -119,6 +123,14 @@ async def test_the_audit_log_lists_what_the_user_did_and_only_that(
     assert run["detail"]["command_id"] == command["command_id"] and run["detail"]["status"] == "succeeded"
     stop = next(e for e in entries if e["action"] == "docker.stop")
     assert stop["detail"]["command_id"] == docker["command_id"]
+    # The commands service's own entries: who asked for what before it was sent, and the end.
+    for kind, result, text in (("command", command, "true"), ("docker", docker, "docker stop web")):
+        requested = next(e for e in entries if e["action"] == f"{kind}.requested")
+        finished = next(e for e in entries if e["action"] == f"{kind}.finished")
+        assert requested["detail"]["command_id"] == finished["detail"]["command_id"] == result["command_id"]
+        assert requested["detail"]["command"] == text
+        assert finished["detail"]["status"] == "succeeded"
+        assert datetime.fromisoformat(requested["timestamp"]) <= datetime.fromisoformat(finished["timestamp"])
     text = (await api.get("/audit")).text
     assert key not in text and spare["key"] not in text, "keys never reach the audit log"
     assert other_server not in text and other_key not in text
