@@ -40,10 +40,15 @@ class Agent:
         )
         self.runner = CommandRunner(
             CommandPolicy(
-                s.commands_enabled, tuple(s.allow), s.command_timeout_s, s.max_output_bytes
+                enabled=s.commands_enabled,
+                allow=tuple(s.allow),
+                default_timeout_s=s.command_timeout_s,
+                max_output_bytes=s.max_output_bytes,
+                pass_env=tuple(s.pass_env),
             ),
             s.max_concurrent_commands,
         )
+        warn_about_transport(s)
         self.docker = DockerActions(s.docker_enabled, s.max_frame_bytes)
         options = ConnectionOptions(
             ws_url=s.ws_url,
@@ -100,9 +105,7 @@ class Agent:
         try:
             response = await self.runner.run(frame)
         except OSError as exc:  # fork failed, no /bin/sh, too many open files
-            log.error(
-                "command could not start", extra={"command_id": frame.command_id, "error": str(exc)}
-            )
+            log.error("command could not start", extra={"command_id": frame.command_id, "error": str(exc)})
             response = CommandResponse(
                 type="command_response",
                 command_id=frame.command_id,
@@ -126,12 +129,27 @@ class Agent:
             next_at = max(next_at + interval, time.monotonic())
 
 
+def warn_about_transport(settings: AgentSettings) -> None:
+    """Say it loudly at start when the API key and commands can be read or changed on the way."""
+    if settings.plaintext_remote:
+        log.warning(
+            "INSECURE: the gateway URL is plain text (ws://) to another machine: the API key, "
+            "every command and its output can be read and changed on the network. Use https:// "
+            "or wss://.",
+            extra={"url": settings.ws_url},
+        )
+    if settings.insecure and settings.ws_url.startswith("wss://"):
+        log.warning(
+            "INSECURE: TLS certificate verification is OFF (--insecure): anyone on the network "
+            "path can impersonate the gateway and send this agent commands. Use --ca-file instead."
+        )
+
+
 def ssl_context(settings: AgentSettings) -> ssl.SSLContext | None:
     if not settings.ws_url.startswith("wss://"):
         return None
     context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     if settings.insecure:
-        log.warning("TLS certificate verification is OFF (--insecure): traffic can be intercepted")
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
@@ -144,7 +162,21 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
     ("--api-key-file", "api_key_file", str, "file holding the API key"),
     ("--interval", "metrics_interval_s", float, "seconds between samples (5)"),
     ("--no-commands", "commands_enabled", "store_false", "refuse remote shell commands"),
-    ("--allow", "allow", "append", "run only commands matching this fnmatch pattern (repeatable)"),
+    (
+        "--allow",
+        "allow",
+        "append",
+        "run only commands matching this pattern, without a shell (repeatable): program "
+        "exactly, then one fnmatch pattern per argument; a last lone * allows any further "
+        "arguments ('df -h *'). Shell syntax (; & | $ ` < > newline) is refused",
+    ),
+    (
+        "--pass-env",
+        "pass_env",
+        "append",
+        "give commands this variable of the agent's environment too (repeatable); "
+        "otherwise they get only PATH, HOME, LANG, LC_ALL",
+    ),
     ("--command-timeout", "command_timeout_s", float, "timeout of a command sent without one (60)"),
     ("--max-output-bytes", "max_output_bytes", int, "command output cap (1 MiB)"),
     ("--no-docker", "docker_enabled", "store_false", "refuse Docker actions"),

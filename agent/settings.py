@@ -6,6 +6,8 @@ through `OPSWIRE_API_KEY` or `--api-key-file` it is not in argv either (ps).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -13,10 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.runner import parse_allow_patterns
 from opswire.runtime.settings import LogLevelName
 
 AGENT_WS_PATH = "/api/v1/agents/ws"
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -33,7 +37,12 @@ class AgentSettings(BaseSettings):
     metrics_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 5.0
     commands_enabled: bool = True
     allow: list[str] = Field(
-        default_factory=list, description="fnmatch patterns (JSON list in env)"
+        default_factory=list,
+        description="program + argument patterns, run without a shell (JSON list in env)",
+    )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="variables commands get besides PATH, HOME, LANG, LC_ALL (JSON list in env)",
     )
     command_timeout_s: Seconds = Field(default=60.0, description="When a command frame has none.")
     max_output_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
@@ -56,9 +65,7 @@ class AgentSettings(BaseSettings):
     ping_timeout_s: Seconds = 10.0
     open_timeout_s: Seconds = 10.0
     close_timeout_s: Seconds = 5.0
-    keepalive_s: Seconds = Field(
-        default=20.0, description="send a `ping` frame after this much silence"
-    )
+    keepalive_s: Seconds = Field(default=20.0, description="send a `ping` frame after this much silence")
     backoff_initial_s: Seconds = 1.0
     backoff_max_s: Seconds = 60.0
     stable_after_s: Seconds = 30.0
@@ -73,6 +80,22 @@ class AgentSettings(BaseSettings):
             raise ValueError("must be http(s)://host[:port] or ws(s)://host[:port]")
         return value.strip()
 
+    @field_validator("allow")
+    @classmethod
+    def _usable_patterns(cls, value: list[str]) -> list[str]:
+        parse_allow_patterns(value)  # PatternError (a ValueError) says what is wrong
+        return value
+
+    @field_validator("pass_env")
+    @classmethod
+    def _variable_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name.upper().startswith("OPSWIRE_"):
+                raise ValueError(f"{name}: the agent's own settings are never passed to commands")
+        return value
+
     @model_validator(mode="after")
     def _key_from_file(self) -> AgentSettings:
         if self.api_key is None and self.api_key_file is not None:
@@ -85,6 +108,8 @@ class AgentSettings(BaseSettings):
             raise ValueError("an API key is required: OPSWIRE_API_KEY, --api-key-file or --api-key")
         if self.ca_file is not None and not self.ca_file.is_file():
             raise ValueError(f"ca_file {self.ca_file} does not exist")
+        if self.ca_file is not None and self.insecure:
+            raise ValueError("insecure and ca_file contradict: with insecure no certificate is checked")
         return self
 
     @property
@@ -100,3 +125,20 @@ class AgentSettings(BaseSettings):
     def key(self) -> str:
         assert self.api_key is not None  # guaranteed by _key_from_file
         return self.api_key.get_secret_value().strip()
+
+    @property
+    def plaintext_remote(self) -> bool:
+        """A plain-text socket to a host that is not this machine: key and commands readable."""
+        return self.ws_url.startswith("ws://") and not is_loopback(urlsplit(self.url).hostname or "")
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (also as an IPv4-mapped address)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)

@@ -5,9 +5,9 @@ import ssl
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from agent.main import load_agent_settings, ssl_context
+from agent.main import Agent, load_agent_settings, ssl_context
 from agent.settings import AgentSettings
 
 KEY = "k-" + "s" * 40
@@ -20,6 +20,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "OPSWIRE_API_KEY",
         "OPSWIRE_API_KEY_FILE",
         "OPSWIRE_METRICS_INTERVAL_S",
+        "OPSWIRE_ALLOW",
+        "OPSWIRE_PASS_ENV",
+        "OPSWIRE_INSECURE",
+        "OPSWIRE_CA_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -80,11 +84,72 @@ def test_bad_configuration_stops_with_a_clear_message(
     assert KEY not in err
 
 
-def test_tls_verifies_by_default_and_insecure_warns(caplog: pytest.LogCaptureFixture) -> None:
+def test_tls_verifies_by_default_and_insecure_does_not(tmp_path: Path) -> None:
     assert ssl_context(AgentSettings(url="http://gw", api_key=SecretStr(KEY))) is None
     strict = ssl_context(AgentSettings(url="https://gw", api_key=SecretStr(KEY)))
     assert strict is not None and strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
-    caplog.set_level(logging.WARNING, logger="agent")
     loose = ssl_context(AgentSettings(url="wss://gw", api_key=SecretStr(KEY), insecure=True))
-    assert loose is not None and loose.verify_mode == ssl.CERT_NONE
-    assert "verification is OFF" in caplog.text
+    assert loose is not None and loose.verify_mode == ssl.CERT_NONE and not loose.check_hostname
+
+
+def test_ca_file_and_insecure_together_are_refused(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read at validation\n")
+    with pytest.raises(ValidationError, match="contradict"):
+        AgentSettings(url="https://gw", api_key=SecretStr(KEY), ca_file=ca, insecure=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "insecure", "warning"),
+    [
+        ("ws://10.1.2.3:8000", False, "plain text"),
+        ("http://gw.example.com", False, "plain text"),
+        ("http://[2001:db8::1]:8000", False, "plain text"),
+        ("wss://gw.example.com", True, "verification is OFF"),
+        ("https://127.0.0.1:8443", True, "verification is OFF"),
+        ("ws://127.0.0.1:8000", False, None),
+        ("ws://127.9.8.7:8000", False, None),
+        ("http://localhost:8000", False, None),
+        ("http://[::1]:8000", False, None),
+        ("http://[::ffff:127.0.0.1]:8000", False, None),
+        ("wss://gw.example.com", False, None),
+    ],
+)
+def test_the_agent_warns_at_start_about_an_unprotected_connection(
+    caplog: pytest.LogCaptureFixture, url: str, insecure: bool, warning: str | None
+) -> None:
+    caplog.set_level(logging.WARNING, logger="agent")
+    Agent(AgentSettings(url=url, api_key=SecretStr(KEY), insecure=insecure))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warning in warnings[0] and "INSECURE" in warnings[0]
+
+
+def test_command_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSWIRE_PASS_ENV", '["APP_REGION"]')
+    settings = load_agent_settings(["--url", "http://gw", "--api-key", KEY, "--allow", "df -h *"])
+    assert (settings.pass_env, settings.allow) == (["APP_REGION"], ["df -h *"])
+    flagged = load_agent_settings(["--url", "http://gw", "--api-key", KEY, "--pass-env", "TZ"])
+    assert flagged.pass_env == ["TZ"]
+    agent = Agent(settings)
+    assert agent.runner.policy.pass_env == ("APP_REGION",)
+    assert agent.runner.policy.allow == ("df -h *",)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--allow", "uptime*"], "without wildcards"),
+        (["--allow", "df -h; *"], "shell syntax"),
+        (["--pass-env", "OPSWIRE_API_KEY"], "never passed"),
+        (["--pass-env", "A=B"], "not an environment variable name"),
+    ],
+)
+def test_bad_command_settings_stop_the_agent(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        load_agent_settings(["--url", "http://gw", "--api-key", KEY, *argv])
+    assert message in capsys.readouterr().err
