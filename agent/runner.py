@@ -85,10 +85,9 @@ class AllowPattern:
             raise PatternError("an empty pattern allows nothing")
         program, *arguments = words
         if _GLOB_CHARACTERS & set(program):
-            raise PatternError(
-                f"{pattern!r}: the program must be written exactly, without wildcards "
-                f"(for a program with any arguments write e.g. '{program.rstrip('*')} *')"
-            )
+            name = program.rstrip("*?[]")
+            hint = f" ('{name} *' allows {name} with any arguments)" if name else ""
+            raise PatternError(f"{pattern!r}: the program must be written exactly, without wildcards{hint}")
         any_more = bool(arguments) and arguments[-1] == "*"
         if any_more:
             arguments.pop()
