@@ -35,6 +35,7 @@ from opswire.contract.frames import (
     CommandResponse,
     DockerCommandFrame,
     DockerResponse,
+    ErrorCode,
     ErrorFrame,
     FrameError,
     Ping,
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008  # bad, revoked or deleted key
 CLOSE_REPLACED = 4000  # a newer connection of the same server took over
+# The error code of a bad, revoked or deleted key (DESIGN §2): never match words in messages.
+KEY_REJECTED: ErrorCode = "invalid_key"
 INVALID_FRAME_EXIT_CODE = 2
 
 GatewayFrame = Annotated[
@@ -118,7 +121,7 @@ class AgentConnection:
         self._dispatch, self._sleep = dispatch, sleep
         self.server_id: str | None = None
         self.online = asyncio.Event()
-        self._last_error: str | None = None  # the gateway's error frame before it closes 1008
+        self._last_error: ErrorFrame | None = None  # the gateway's error frame before it closes 1008
 
     async def run(self) -> None:
         """Stay connected until cancelled."""
@@ -158,7 +161,7 @@ class AgentConnection:
             return self._rejected(str(exc))
         except ConnectionClosed as exc:
             if exc.rcvd and exc.rcvd.code == CLOSE_POLICY_VIOLATION and self._credentials_refused():
-                return self._rejected(self._last_error or exc.rcvd.reason)
+                return self._rejected(self._last_error.message if self._last_error else exc.rcvd.reason)
         except ssl.SSLCertVerificationError as exc:
             log.error(
                 "TLS certificate of %s not trusted: %s (use --ca-file, or --insecure to test)",
@@ -175,7 +178,7 @@ class AgentConnection:
             self.online.clear()
         code = ws.close_code if ws is not None else None
         if code == CLOSE_POLICY_VIOLATION and self._credentials_refused():
-            return self._rejected(self._last_error or "")
+            return self._rejected(self._last_error.message if self._last_error else "")
         if code == CLOSE_REPLACED:
             log.warning(
                 "connection replaced by a newer one of server %s (same API key used twice?)",
@@ -192,10 +195,7 @@ class AgentConnection:
     def _credentials_refused(self) -> bool:
         """Close 1008 is also used for an idle or malformed session: only a refused key
         (or a revoked key, a deleted server) earns the slow retry."""
-        if self._last_error is None:
-            return True
-        reason = self._last_error.lower()
-        return any(word in reason for word in ("api key", "revoked", "deleted"))
+        return self._last_error is None or self._last_error.code == KEY_REJECTED
 
     def _rejected(self, reason: str) -> float:
         log.error(
@@ -211,7 +211,7 @@ class AgentConnection:
             frame = parse_gateway_frame(await ws.recv())
         if isinstance(frame, AuthSuccess):
             return frame.server_id
-        if isinstance(frame, ErrorFrame) and frame.message == INVALID_API_KEY:
+        if isinstance(frame, ErrorFrame) and frame.code == KEY_REJECTED:
             raise KeyRejected(frame.message)
         detail = frame.message if isinstance(frame, ErrorFrame) else frame.type
         raise FrameError(f"unexpected reply to auth: {detail}")
@@ -254,9 +254,14 @@ class AgentConnection:
                 self._invalid(raw, exc.detail)
                 continue
             if isinstance(frame, ErrorFrame):
-                self._last_error = frame.message
-                log.warning("error from the gateway: %s (%s)", frame.message, frame.detail or "-")
-                if frame.message == INVALID_API_KEY:
+                self._last_error = frame
+                log.warning(
+                    "error from the gateway: %s (%s)",
+                    frame.message,
+                    frame.detail or "-",
+                    extra={"code": frame.code},
+                )
+                if frame.code == KEY_REJECTED:
                     raise KeyRejected(frame.message)
             elif isinstance(frame, (CommandFrame, DockerCommandFrame)):
                 self._dispatch(frame)

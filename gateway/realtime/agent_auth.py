@@ -12,6 +12,7 @@ from gateway.realtime.wsio import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     CloseRequest,
+    closing,
     receive_auth_frame,
 )
 from opswire.contract import rpc as calls
@@ -26,7 +27,7 @@ _DENIED = {"unauthorized", "not_found", "invalid", "forbidden"}
 
 
 def _bad_key() -> CloseRequest:
-    return CloseRequest(POLICY_VIOLATION, INVALID_API_KEY, "invalid_key")
+    return closing(POLICY_VIOLATION, "invalid_key", INVALID_API_KEY)
 
 
 async def authenticate_agent(
@@ -44,11 +45,11 @@ async def authenticate_agent(
         if exc.code in _DENIED:
             return _bad_key()
         if exc.code == "unavailable":
-            return CloseRequest(TRY_AGAIN_LATER, SERVICE_UNAVAILABLE, "auth_unavailable")
+            return closing(TRY_AGAIN_LATER, "unavailable", SERVICE_UNAVAILABLE, reason="auth_unavailable")
         log.error("api key verification failed", extra={"code": exc.code})
-        return CloseRequest(INTERNAL_ERROR, "Internal error", "auth_error")
+        return closing(INTERNAL_ERROR, "internal", "Internal error", reason="auth_error")
     try:
         return AgentIdentity.model_validate(data)
     except ValidationError:
         log.error("auth.verify_key returned a malformed identity")
-        return CloseRequest(INTERNAL_ERROR, "Internal error", "auth_error")
+        return closing(INTERNAL_ERROR, "internal", "Internal error", reason="auth_error")

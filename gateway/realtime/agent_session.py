@@ -26,6 +26,7 @@ from gateway.realtime.wsio import (
     TOO_BIG,
     CloseRequest,
     Raw,
+    closing,
     receive_raw,
     refuse,
     send_error,
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 
 SERVER_BUSY = "Server busy, sample not accepted"
 AGENT_DISCONNECTED = "Agent disconnected"
+FOREIGN_SERVER_ID = "server_id does not match the authenticated server"
+IDLE = closing(POLICY_VIOLATION, "idle_timeout", "Idle timeout: no frames received", reason="idle")
+TOO_LARGE = closing(TOO_BIG, "too_large", "Frame too large", reason="frame_too_large")
 # Room for the Nats-Msg-Id header, which counts towards the broker's max_payload.
 PUBLISH_HEADER_ALLOWANCE = 512
 # Docker frames carry no timeout; the commands service waits at most this long for one.
@@ -108,9 +112,7 @@ class AgentSession:
             while not reader.done() and self._close is None:
                 remaining = self._last_seen + self._ctx.idle_timeout_s - self._loop.time()
                 if remaining <= 0:
-                    self.request_close(
-                        CloseRequest(POLICY_VIOLATION, "Idle timeout: no frames received", "idle")
-                    )
+                    self.request_close(IDLE)
                     break
                 await asyncio.wait((reader, waker), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -121,7 +123,7 @@ class AgentSession:
             await asyncio.wait((reader,), timeout=CLOSE_TIMEOUT_S)
             reader.cancel()
         await asyncio.gather(reader, waker, return_exceptions=True)
-        return self._close or CloseRequest(1000, None, "disconnected")
+        return self._close or CloseRequest(1000, "disconnected")
 
     async def finish(self, reason: str) -> None:
         """After the socket is gone: answer waiting commands, publish the offline event."""
@@ -154,27 +156,27 @@ class AgentSession:
                 self._last_seen = self._loop.time()
                 # uvicorn refuses oversized frames first (ws_max_size); this guards other servers.
                 if len(raw) > self._ctx.max_frame_bytes:
-                    self.request_close(CloseRequest(TOO_BIG, "Frame too large", "frame_too_large"))
+                    self.request_close(TOO_LARGE)
                     return
                 await self._on_frame(raw)
         except Exception:
             log.exception("agent session failed", extra={"server_id": self.server_id})
-            self.request_close(CloseRequest(INTERNAL_ERROR, "Internal error", "error"))
+            self.request_close(closing(INTERNAL_ERROR, "internal", "Internal error", reason="error"))
 
     async def _on_frame(self, raw: Raw) -> None:
         try:
             frame = parse_agent_frame(raw)
         except FrameError as exc:
-            await send_error(self._ws, INVALID_FORMAT, exc.detail)
+            await send_error(self._ws, "invalid_format", INVALID_FORMAT, exc.detail)
             return
         if isinstance(frame, Ping):
             await send_frame(self._ws, Pong())
             return
         if isinstance(frame, AgentAuth):
-            await send_error(self._ws, "Already authenticated")
+            await send_error(self._ws, "invalid_format", "Already authenticated")
             return
         if not self._owns(frame.server_id):
-            await send_error(self._ws, INVALID_FORMAT, "server_id does not match the authenticated server")
+            await send_error(self._ws, "invalid_format", INVALID_FORMAT, FOREIGN_SERVER_ID)
             return
         if isinstance(frame, MetricsFrame):
             await self._accept_metrics(frame)
@@ -223,15 +225,15 @@ class AgentSession:
         limit = self._ctx.nc.max_payload - PUBLISH_HEADER_ALLOWANCE
         if len(payload) > limit:
             await send_error(
-                self._ws, INVALID_FORMAT, f"frame too large to publish (limit {limit} bytes)"
+                self._ws, "too_large", INVALID_FORMAT, f"frame too large to publish (limit {limit} bytes)"
             )
         elif not self._ctx.publisher.submit(subject, payload, msg_id):
-            await send_error(self._ws, SERVER_BUSY)
+            await send_error(self._ws, "busy", SERVER_BUSY)
 
     async def _accept_response(self, frame: CommandResponse | DockerResponse) -> None:
         pending = self._pending.pop(frame.command_id)
         if pending is None:
-            await send_error(self._ws, "Unknown command_id", frame.command_id)
+            await send_error(self._ws, "unknown_command", "Unknown command_id", frame.command_id)
             return
         await self._reply(pending, response=frame)
 

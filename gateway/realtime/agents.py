@@ -8,9 +8,9 @@ from fastapi import APIRouter, WebSocket
 
 from gateway.realtime.agent_auth import authenticate_agent
 from gateway.realtime.agent_session import AgentSession
-from gateway.realtime.runtime import Realtime
+from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.sessions import ShuttingDown
-from gateway.realtime.wsio import GOING_AWAY, CloseRequest, refuse, send_frame
+from gateway.realtime.wsio import CloseRequest, refuse, send_frame
 from opswire.contract.events import AgentControl
 from opswire.contract.frames import AuthSuccess
 
@@ -35,7 +35,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     try:
         await realtime.sessions.add(session)
     except ShuttingDown:
-        await refuse(websocket, CloseRequest(GOING_AWAY, "Server shutting down", "shutdown"))
+        await refuse(websocket, SHUTDOWN)
         return
     extra = {"server_id": session.server_id, "connection_id": session.connection_id}
     reason = "disconnected"

@@ -13,6 +13,7 @@ from gateway.realtime.wsio import (
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     CloseRequest,
+    closing,
     receive_auth_frame,
 )
 from gateway.state import GatewayState
@@ -23,9 +24,9 @@ from opswire.runtime.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 
-BAD_TOKEN = CloseRequest(POLICY_VIOLATION, "Invalid or expired token", "invalid_token")
+BAD_TOKEN = closing(POLICY_VIOLATION, "invalid_token", "Invalid or expired token")
 # "Does not exist" and "not yours" look the same (DESIGN §8).
-NOT_FOUND = CloseRequest(POLICY_VIOLATION, "Server not found", "not_found")
+NOT_FOUND = closing(POLICY_VIOLATION, "not_found", "Server not found")
 
 
 async def authorize_dashboard(
@@ -54,7 +55,7 @@ async def authorize_dashboard(
         if exc.code == "unauthorized":
             return BAD_TOKEN
         if exc.code == "unavailable":
-            return CloseRequest(TRY_AGAIN_LATER, SERVICE_UNAVAILABLE, "auth_unavailable")
+            return closing(TRY_AGAIN_LATER, "unavailable", SERVICE_UNAVAILABLE, reason="auth_unavailable")
         log.error("dashboard authorization failed", extra={"code": exc.code})
-        return CloseRequest(INTERNAL_ERROR, "Internal error", "auth_error")
+        return closing(INTERNAL_ERROR, "internal", "Internal error", reason="auth_error")
     return server

@@ -14,12 +14,12 @@ from fastapi import APIRouter, WebSocket
 from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
 from gateway.realtime.dashboard_auth import authorize_dashboard
 from gateway.realtime.hub import Stream, Viewer
-from gateway.realtime.runtime import Realtime
+from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.wsio import (
-    GOING_AWAY,
     TRY_AGAIN_LATER,
     CloseRequest,
     close,
+    closing,
     receive_raw,
     refuse,
     send_error,
@@ -68,14 +68,14 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     sid = str(server)
     viewer = Viewer(realtime.state.settings.dashboard_queue_size)
     if not realtime.track(viewer):
-        await refuse(ws, CloseRequest(GOING_AWAY, "Server shutting down", "shutdown"))
+        await refuse(ws, SHUTDOWN)
         return
     try:
         try:
             await realtime.hub.join(stream, sid, viewer)  # subscribe first, then ask for the latest
         except Exception as exc:  # NATS unreachable right now
             log.warning("dashboard not subscribed", extra={"server_id": sid, "error": repr(exc)})
-            await refuse(ws, CloseRequest(TRY_AGAIN_LATER, SERVICE_UNAVAILABLE, "unavailable"))
+            await refuse(ws, closing(TRY_AGAIN_LATER, "unavailable", SERVICE_UNAVAILABLE))
             return
         if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
             return
@@ -123,7 +123,7 @@ async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None
     request = viewer.close
     if request is None:
         return
-    if request.message is None:  # too slow: no error frame, it would only queue behind the rest
+    if request.error is None:  # too slow: no error frame, it would only queue behind the rest
         await close(ws, request.code, request.reason)
     else:
         await refuse(ws, request)
@@ -152,9 +152,9 @@ async def _read(ws: WebSocket) -> None:
         try:
             frame = parse_dashboard_frame(raw)
         except FrameError as exc:
-            await send_error(ws, INVALID_FORMAT, exc.detail)
+            await send_error(ws, "invalid_format", INVALID_FORMAT, exc.detail)
             continue
         if isinstance(frame, Ping):
             await send_frame(ws, Pong())
         else:
-            await send_error(ws, INVALID_FORMAT, "already authenticated")
+            await send_error(ws, "invalid_format", INVALID_FORMAT, "already authenticated")

@@ -32,7 +32,7 @@ from opswire.contract.telemetry import LogLine, MetricsSample
 log = logging.getLogger(__name__)
 
 Stream = Literal["metrics", "logs"]
-TOO_SLOW = CloseRequest(TRY_AGAIN_LATER, None, "too_slow")
+TOO_SLOW = CloseRequest(TRY_AGAIN_LATER, "too_slow")
 
 
 class Viewer:

@@ -9,13 +9,13 @@ from gateway.realtime.agent_session import AgentContext
 from gateway.realtime.hub import Hub, Viewer
 from gateway.realtime.presence import Presence
 from gateway.realtime.sessions import SessionRegistry
-from gateway.realtime.wsio import GOING_AWAY, CloseRequest
+from gateway.realtime.wsio import GOING_AWAY, closing
 from gateway.state import GatewayState
 from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN = CloseRequest(GOING_AWAY, "Server shutting down", "shutdown")
+SHUTDOWN = closing(GOING_AWAY, "shutting_down", "Server shutting down", reason="shutdown")
 STOP_TIMEOUT_S = 5.0
 
 

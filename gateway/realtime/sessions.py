@@ -20,7 +20,7 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from gateway.realtime.agent_session import AgentSession
-from gateway.realtime.wsio import POLICY_VIOLATION, REPLACED, CloseRequest
+from gateway.realtime.wsio import POLICY_VIOLATION, REPLACED, CloseRequest, closing
 from opswire.contract.events import AgentControl, AgentDelivery, DeliveryAck
 from opswire.contract.subjects import Subjects
 from opswire.runtime.nats import from_stream
@@ -28,9 +28,10 @@ from opswire.runtime.nats import from_stream
 log = logging.getLogger(__name__)
 
 _CLOSE_FOR = {
-    "replaced": CloseRequest(REPLACED, "Replaced by a newer connection", "replaced"),
-    "revoked": CloseRequest(POLICY_VIOLATION, "API key revoked", "revoked"),
-    "deleted": CloseRequest(POLICY_VIOLATION, "Server deleted", "deleted"),
+    "replaced": closing(REPLACED, "replaced", "Replaced by a newer connection"),
+    # The agent's key no longer opens a session either way: the same code as a bad key.
+    "revoked": closing(POLICY_VIOLATION, "invalid_key", "API key revoked", reason="revoked"),
+    "deleted": closing(POLICY_VIOLATION, "invalid_key", "Server deleted", reason="deleted"),
 }
 
 

@@ -17,7 +17,7 @@ import orjson
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from opswire.contract.frames import INVALID_FORMAT, ErrorFrame, FrameError, encode
+from opswire.contract.frames import INVALID_FORMAT, ErrorCode, ErrorFrame, FrameError, encode
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,19 @@ _GONE = (WebSocketDisconnect, RuntimeError, OSError, asyncio.TimeoutError)
 
 @dataclass(frozen=True)
 class CloseRequest:
-    """Why a socket closes: the error frame to send first, the code, a reason for events."""
+    """Why a socket closes: the close code, a reason for events, the error frame to send first."""
 
     code: int
-    message: str | None
     reason: str
-    detail: str | None = None
+    error: ErrorFrame | None = None
+
+
+def closing(
+    close_code: int, error: ErrorCode, message: str, detail: str | None = None, *, reason: str | None = None
+) -> CloseRequest:
+    """A close preceded by an error frame; the reason for events is the error code unless given."""
+    frame = ErrorFrame(code=error, message=message, detail=detail)
+    return CloseRequest(close_code, reason or error, frame)
 
 
 Raw = str | bytes
@@ -66,8 +73,8 @@ async def send_frame(ws: WebSocket, frame: BaseModel, timeout_s: float = SEND_TI
     return await send_text(ws, encode(frame), timeout_s)
 
 
-async def send_error(ws: WebSocket, message: str, detail: str | None = None) -> bool:
-    return await send_frame(ws, ErrorFrame(message=message, detail=detail))
+async def send_error(ws: WebSocket, code: ErrorCode, message: str, detail: str | None = None) -> bool:
+    return await send_frame(ws, ErrorFrame(code=code, message=message, detail=detail))
 
 
 async def close(ws: WebSocket, code: int, reason: str = "") -> None:
@@ -79,8 +86,8 @@ async def close(ws: WebSocket, code: int, reason: str = "") -> None:
 
 async def refuse(ws: WebSocket, request: CloseRequest) -> None:
     """Error frame (if any), then close with the request's code."""
-    if request.message is not None:
-        await send_error(ws, request.message, request.detail)
+    if request.error is not None:
+        await send_frame(ws, request.error)
     await close(ws, request.code)
 
 
@@ -125,8 +132,8 @@ async def receive_auth_frame(
     try:
         raw = await receive_first(ws, timeout_s)
     except TimeoutError:
-        return CloseRequest(
-            POLICY_VIOLATION, "Authentication timeout", "auth_timeout",
+        return closing(
+            POLICY_VIOLATION, "auth_timeout", "Authentication timeout",
             f"send an auth frame within {timeout_s:g} s of connecting",
         )
     if raw is None:
@@ -134,12 +141,12 @@ async def receive_auth_frame(
     try:
         frame = parse(raw)
     except FrameError as exc:
-        return bad_credentials if claims_auth(raw) else CloseRequest(
-            POLICY_VIOLATION, INVALID_FORMAT, "invalid_frame", exc.detail
+        return bad_credentials if claims_auth(raw) else closing(
+            POLICY_VIOLATION, "invalid_format", INVALID_FORMAT, exc.detail, reason="invalid_frame"
         )
     if not isinstance(frame, auth_frame):
-        return CloseRequest(
-            POLICY_VIOLATION, "Authentication required", "unauthenticated",
+        return closing(
+            POLICY_VIOLATION, "unauthenticated", "Authentication required",
             f"the first frame must be {example}",
         )
     return frame

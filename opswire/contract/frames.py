@@ -29,6 +29,26 @@ DOCKER_CONTAINER_ACTIONS: tuple[str, ...] = ("start", "stop", "restart")
 INVALID_FORMAT = "Invalid message format"
 INVALID_API_KEY = "Invalid or inactive API key"
 
+# What an error frame means, for clients to act on (DESIGN §2); `message` is for people
+# and may change. A closed set: adding a code is a change of the contract.
+ErrorCode = Literal[
+    "invalid_key",  # agent: API key unknown, inactive or revoked, or its server deleted; close 1008
+    "invalid_token",  # dashboard: access token missing, forged or expired; close 1008
+    "not_found",  # dashboard: no such server, or not yours (the same answer); close 1008
+    "unauthenticated",  # the first frame was not `auth`; close 1008
+    "auth_timeout",  # no `auth` frame in time; close 1008
+    "invalid_format",  # not JSON, unknown type, bad fields, foreign server_id, auth twice
+    "unknown_command",  # a response to a command_id not awaited (unknown or timed out)
+    "rate_limited",  # over this connection's frame budget: the frame was not accepted
+    "busy",  # the gateway's publish buffer is full: the frame was not accepted, retry later
+    "too_large",  # a frame over the size limit (close 1009), or too large to publish once stamped
+    "idle_timeout",  # nothing received for too long; close 1008
+    "replaced",  # a newer connection of the same server took over; close 4000
+    "unavailable",  # a service behind the gateway is unreachable; close 1013, retry later
+    "shutting_down",  # the gateway is stopping; close 1001
+    "internal",  # a fault in the gateway; close 1011
+]
+
 
 class FrameError(ValueError):
     """An incoming frame that is not valid; `detail` is a short, safe reason."""
@@ -122,6 +142,7 @@ class DockerCommandFrame(_Frame):
 
 class ErrorFrame(_Frame):
     type: Literal["error"] = "error"
+    code: ErrorCode
     message: str
     detail: str | None = None
 

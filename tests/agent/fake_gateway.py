@@ -75,7 +75,7 @@ class FakeGateway:
             assert isinstance(auth, AgentAuth), f"first frame was {auth.type}"
             self.keys_seen.append(auth.api_key)
             if auth.api_key != self.valid_key:
-                await ws.send(encode(ErrorFrame(message=INVALID_API_KEY)))
+                await ws.send(encode(ErrorFrame(code="invalid_key", message=INVALID_API_KEY)))
                 await ws.close(1008, INVALID_API_KEY)
                 return
             await ws.send(encode(AuthSuccess(server_id=self.server_id)))

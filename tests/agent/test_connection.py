@@ -171,7 +171,21 @@ async def test_revoked_key_close_1008_is_retried_slowly() -> None:
 async def test_a_policy_close_that_is_not_about_the_key_backs_off_normally() -> None:
     async with FakeGateway() as gw, running(gw.url, rejected_retry_s=60) as h:
         accepted = await gw.next_connection()
-        await accepted.ws.send(encode(ErrorFrame(message="Idle timeout: no frames received")))
+        idle = ErrorFrame(code="idle_timeout", message="Idle timeout: no frames received")
+        await accepted.ws.send(encode(idle))
+        await accepted.ws.close(1008)
+        assert await h.pauses.next() == 1.0
+
+
+async def test_the_error_code_decides_a_key_was_rejected_not_the_words() -> None:
+    async with FakeGateway() as gw, running(gw.url, rejected_retry_s=60) as h:
+        accepted = await gw.next_connection()
+        await accepted.ws.send(encode(ErrorFrame(code="invalid_key", message="Server deleted")))
+        assert await h.pauses.next() == 60
+        h.pauses.release()
+        accepted = await gw.next_connection()
+        wordy = ErrorFrame(code="invalid_format", message="Invalid message format", detail="api_key revoked")
+        await accepted.ws.send(encode(wordy))
         await accepted.ws.close(1008)
         assert await h.pauses.next() == 1.0
 

@@ -43,6 +43,7 @@ async def test_bad_frames_get_errors_and_the_socket_keeps_working(
         await dashboard.send(bad)
         error = await dashboard.recv()
         assert error["type"] == "error" and error["message"], (bad, error)
+        assert error["code"] == "invalid_format", (bad, error)
     await dashboard.send({"type": "ping"})
     assert await dashboard.recv() == {"type": "pong"}
 
@@ -62,7 +63,7 @@ async def test_no_auth_in_time_is_closed_1008(stack: Stack) -> None:
         sock = await Socket.open(f"{stack.ws_url}{path}")
         started = time.monotonic()
         error = await sock.recv(timeout_s=AUTH_TIMEOUT_S + 3)
-        assert error["type"] == "error", (path, error)
+        assert (error["type"], error["code"]) == ("error", "auth_timeout"), (path, error)
         assert await sock.closed_with(timeout_s=3) == 1008, path
         assert AUTH_TIMEOUT_S * 0.8 <= time.monotonic() - started < AUTH_TIMEOUT_S + 3, path
 
@@ -86,22 +87,23 @@ async def test_bad_handshakes_are_closed_1008(
     forged = jwt.encode({"sub": me["id"], "type": "access", "exp": datetime.now(UTC) + timedelta(hours=1)},
                         "not-the-secret-" * 4, algorithm="HS256")
 
-    cases: list[tuple[str, str | dict[str, object]]] = [
-        (server_id, {"type": "auth", "token": expired}),
-        (server_id, {"type": "auth", "token": forged}),
-        (server_id, {"type": "auth", "token": pair["refresh_token"]}),  # never an access token
-        (server_id, {"type": "auth"}),
-        (server_id, {"type": "ping"}),  # anything before auth
-        (server_id, "not json"),
-        (str(uuid.uuid4()), {"type": "auth", "token": api.token or ""}),  # no such server
-        ("not-a-uuid", {"type": "auth", "token": api.token or ""}),
+    cases: list[tuple[str, str | dict[str, object], str]] = [
+        (server_id, {"type": "auth", "token": expired}, "invalid_token"),
+        (server_id, {"type": "auth", "token": forged}, "invalid_token"),
+        (server_id, {"type": "auth", "token": pair["refresh_token"]}, "invalid_token"),  # never access
+        (server_id, {"type": "auth"}, "invalid_token"),
+        (server_id, {"type": "ping"}, "unauthenticated"),  # anything before auth
+        (server_id, "not json", "invalid_format"),
+        (str(uuid.uuid4()), {"type": "auth", "token": api.token or ""}, "not_found"),  # no such server
+        ("not-a-uuid", {"type": "auth", "token": api.token or ""}, "not_found"),
     ]
     for kind in ("metrics", "logs"):
-        for target, first in cases:
+        for target, first, code in cases:
             sock = await Socket.open(f"{stack.ws_url}/api/v1/ws/{kind}/{target}")
             await sock.send(first)
             error = await sock.recv()
             assert error["type"] == "error" and error["message"], (kind, first, error)
+            assert error["code"] == code, (kind, first, error)
             assert await sock.closed_with() == 1008, (kind, first)
 
     # And the right token still works.

@@ -93,7 +93,7 @@ async def test_wrong_log_requests_are_refused_and_change_nothing(
     # Another user's logs socket: error, then 1008.
     peek = await Socket.open(f"{stack.ws_url}/api/v1/ws/logs/{server_id}")
     await peek.send({"type": "auth", "token": stranger.token or ""})
-    assert (await peek.recv())["type"] == "error"
+    assert (await peek.recv())["code"] == "not_found"
     assert await peek.closed_with() == 1008
 
     # Bad log frames: answered, nothing stored, the agent keeps going.
@@ -105,7 +105,9 @@ async def test_wrong_log_requests_are_refused_and_change_nothing(
                 {"type": "log", "level": "info", "message": "x", "timestamp": now, "source": "s" * 300}):
         await agent.send(bad)
         error = await agent.recv()
-        assert error["type"] == "error" and error["message"] == "Invalid message format", (bad, error)
+        assert (error["type"], error["code"], error["message"]) == (
+            "error", "invalid_format", "Invalid message format"
+        ), (bad, error)
     await agent.send(log_frame("good"))
     stored = await eventually(lambda: _logs(owner, server_id, expect=1))
     assert [line["message"] for line in stored] == ["good"]

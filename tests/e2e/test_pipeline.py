@@ -101,7 +101,9 @@ async def test_every_bad_agent_frame_is_answered_and_the_socket_keeps_working(
     for bad in bad_frames:
         await agent.send(bad)
         error = await agent.recv()
-        assert error["type"] == "error" and error["message"] == "Invalid message format", (bad, error)
+        assert (error["type"], error["code"], error["message"]) == (
+            "error", "invalid_format", "Invalid message format"
+        ), (bad, error)
 
     await agent.send({"type": "ping"})
     assert (await agent.recv())["type"] == "pong"
@@ -123,12 +125,14 @@ async def test_bad_credentials_at_each_door(stack: Stack, http: httpx.AsyncClien
 
     wrong_key = await Socket.open(f"{stack.ws_url}/api/v1/agents/ws")
     await wrong_key.send({"type": "auth", "api_key": "ow_not-a-real-key"})
-    assert await wrong_key.recv() == {"type": "error", "message": "Invalid or inactive API key"}
+    assert await wrong_key.recv() == {
+        "type": "error", "code": "invalid_key", "message": "Invalid or inactive API key"
+    }
     assert await wrong_key.closed_with() == 1008
 
     not_auth_first = await Socket.open(f"{stack.ws_url}/api/v1/agents/ws")
     await not_auth_first.send(metrics_frame())
-    assert (await not_auth_first.recv())["type"] == "error"
+    assert (await not_auth_first.recv())["code"] == "unauthenticated"
     assert await not_auth_first.closed_with() == 1008
 
     # Another user's server: 404 over REST, error + 1008 over the dashboard socket.
@@ -138,12 +142,12 @@ async def test_bad_credentials_at_each_door(stack: Stack, http: httpx.AsyncClien
     assert (await stranger.post(f"/commands/{server_id}", json={"command": "id"})).status_code == 404
     peek = await Socket.open(f"{stack.ws_url}/api/v1/ws/metrics/{server_id}")
     await peek.send({"type": "auth", "token": stranger.token or ""})
-    assert (await peek.recv())["type"] == "error"
+    assert (await peek.recv())["code"] == "not_found"
     assert await peek.closed_with() == 1008
 
     forged = await Socket.open(f"{stack.ws_url}/api/v1/ws/metrics/{server_id}")
     await forged.send({"type": "auth", "token": "e30.e30.forged"})
-    assert (await forged.recv())["type"] == "error"
+    assert (await forged.recv())["code"] == "invalid_token"
     assert await forged.closed_with() == 1008
 
     # The system still works for the owner after all of that.

@@ -13,7 +13,7 @@ from nats.aio.client import Client as NatsClient
 from tests.helpers.client import Api, Events, Socket, eventually, metrics_frame
 from tests.helpers.stack import Stack
 
-INVALID_KEY = {"type": "error", "message": "Invalid or inactive API key"}
+INVALID_KEY = {"type": "error", "code": "invalid_key", "message": "Invalid or inactive API key"}
 
 
 async def test_online_after_auth_and_offline_after_disconnect(

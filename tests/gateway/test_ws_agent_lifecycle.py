@@ -63,7 +63,9 @@ async def test_newer_connection_replaces_the_older_one(
             first_online = PresenceEvent.model_validate_json((await presence.next_msg(2)).data)
             async with agent(gw, key) as second:
                 frames = await recv_until_closed(first)
-                assert frames == [{"type": "error", "message": "Replaced by a newer connection"}]
+                assert frames == [
+                    {"type": "error", "code": "replaced", "message": "Replaced by a newer connection"}
+                ]
                 assert first.close_code == 4000
                 await ping(second)
                 events = [
@@ -89,7 +91,7 @@ async def test_control_closes_the_agent_quickly(
         await _control(nc, gw, identity.server_id, AgentControl.model_validate({"reason": reason}))
         frames = await recv_until_closed(ws, timeout_s=2)
     assert time.monotonic() - started < 2
-    assert frames == [{"type": "error", "message": message}]
+    assert frames == [{"type": "error", "code": "invalid_key", "message": message}]
     assert ws.close_code == 1008
 
 
@@ -104,7 +106,8 @@ async def test_revoking_another_key_leaves_the_agent_alone(
         await ping(ws)
         mine = AgentControl(reason="revoked", key_id=identity.key_id)
         await _control(nc, gw, identity.server_id, mine)
-        assert await recv_until_closed(ws) == [{"type": "error", "message": "API key revoked"}]
+        revoked = {"type": "error", "code": "invalid_key", "message": "API key revoked"}
+        assert await recv_until_closed(ws) == [revoked]
     assert ws.close_code == 1008
 
 
@@ -118,7 +121,8 @@ async def test_idle_agent_is_closed_and_marked_offline(
                 await ping(ws)  # activity pushes the deadline on
                 frames = await recv_until_closed(ws, timeout_s=3)
             assert ws.close_code == 1008
-            assert [f["type"] for f in frames] == ["error"] and "Idle" in frames[0]["message"]
+            assert [(f["type"], f["code"]) for f in frames] == [("error", "idle_timeout")]
+            assert "Idle" in frames[0]["message"]
             await presence.next_msg(timeout=2)  # online
             offline = PresenceEvent.model_validate_json((await presence.next_msg(timeout=2)).data)
     assert (offline.status, offline.reason) == ("offline", "idle")
@@ -159,7 +163,7 @@ async def test_full_buffer_is_told_and_nothing_accepted_is_lost(
                 await send(ws, kept)
                 await send(ws, metrics_frame())
                 busy = await recv(ws)
-                assert busy == {"type": "error", "message": "Server busy, sample not accepted"}
+                assert (busy["code"], busy["message"]) == ("busy", "Server busy, sample not accepted")
                 assert gw.realtime.publisher.pending == 1
 
                 config: StreamConfig = next(

@@ -56,7 +56,7 @@ async def test_bad_key_is_refused_with_1008(
     async with connect(gw.ws("/agents/ws")) as ws:
         await send(ws, first)
         frames = await recv_until_closed(ws)
-    assert frames == [{"type": "error", "message": "Invalid or inactive API key"}]
+    assert frames == [{"type": "error", "code": "invalid_key", "message": "Invalid or inactive API key"}]
     assert ws.close_code == 1008
 
 
@@ -64,7 +64,7 @@ async def test_auth_service_down_closes_with_1013(gw: Gateway) -> None:
     async with connect(gw.ws("/agents/ws")) as ws:  # nobody answers auth.verify_key
         await send(ws, {"type": "auth", "api_key": "ow_whatever"})
         frames = await recv_until_closed(ws)
-    assert [f["type"] for f in frames] == ["error"]
+    assert [(f["type"], f["code"]) for f in frames] == [("error", "unavailable")]
     assert ws.close_code == 1013
 
 
@@ -73,26 +73,27 @@ async def test_auth_timeout(nats_url: str, namespace: Namespace, jwt_secret: str
         async with connect(gw.ws("/agents/ws")) as ws:
             frames = await recv_until_closed(ws)
     assert frames[0]["type"] == "error" and "timeout" in frames[0]["message"].lower()
+    assert frames[0]["code"] == "auth_timeout"
     assert ws.close_code == 1008
 
 
 @pytest.mark.parametrize(
-    ("first", "message"),
+    ("first", "code", "message"),
     [
-        (json.dumps(metrics_frame()), "Authentication required"),
-        ('{"type": "ping"}', "Authentication required"),
-        ("not json at all", "Invalid message format"),
-        ("[1, 2]", "Invalid message format"),
+        (json.dumps(metrics_frame()), "unauthenticated", "Authentication required"),
+        ('{"type": "ping"}', "unauthenticated", "Authentication required"),
+        ("not json at all", "invalid_format", "Invalid message format"),
+        ("[1, 2]", "invalid_format", "Invalid message format"),
     ],
     ids=["metrics", "ping", "junk", "array"],
 )
 async def test_anything_before_auth_is_refused(
-    gw: Gateway, services: Services, first: str, message: str
+    gw: Gateway, services: Services, first: str, code: str, message: str
 ) -> None:
     async with connect(gw.ws("/agents/ws")) as ws:
         await ws.send(first)
         frames = await recv_until_closed(ws)
-    assert len(frames) == 1 and frames[0]["message"] == message
+    assert len(frames) == 1 and (frames[0]["code"], frames[0]["message"]) == (code, message)
     assert ws.close_code == 1008
 
 
@@ -179,7 +180,7 @@ async def test_bad_frames_are_answered_and_the_socket_stays_open(
         await ws.send(raw)
         error = await recv(ws)
         assert error["type"] == "error" and error["message"] == "Invalid message format"
-        assert detail in error["detail"]
+        assert error["code"] == "invalid_format" and detail in error["detail"]
         await ping(ws)
     for stream in (gw.subjects.metrics_stream, gw.subjects.logs_stream):
         assert (await js.stream_info(stream)).state.messages == 0
@@ -195,6 +196,7 @@ async def test_foreign_server_id_is_rejected(
         await send(ws, metrics_frame(server_id="8d7f0b4e-0000-4000-8000-000000000000"))
         error = await recv(ws)
         assert error["message"] == "Invalid message format" and "server_id" in error["detail"]
+        assert error["code"] == "invalid_format"
         await send(ws, metrics_frame(server_id=sid.upper()))  # the same id, spelled differently
         await ping(ws)
         accepted = MetricsSample.model_validate_json((await metrics.next_msg(timeout=5)).data)
@@ -208,12 +210,14 @@ async def test_second_auth_and_unknown_command_id_get_errors(
     key, _ = services.add_agent()
     async with agent(gw, key) as ws:
         await send(ws, {"type": "auth", "api_key": key})
-        assert (await recv(ws))["message"] == "Already authenticated"
+        again = await recv(ws)
+        assert (again["code"], again["message"]) == ("invalid_format", "Already authenticated")
         await send(
             ws, {"type": "command_response", "command_id": "nope", "output": "", "duration_ms": 1}
         )
         assert await recv(ws) == {
             "type": "error",
+            "code": "unknown_command",
             "message": "Unknown command_id",
             "detail": "nope",
         }

@@ -48,7 +48,8 @@ async def test_command_reaches_the_agent_and_its_response_the_caller(
             await send(ws, response)
             reply = AgentReply.model_validate_json((await replies.next_msg(timeout=5)).data)
             await send(ws, response)  # answered already: the id is forgotten
-            assert (await recv(ws))["message"] == "Unknown command_id"
+            unknown = await recv(ws)
+            assert (unknown["code"], unknown["message"]) == ("unknown_command", "Unknown command_id")
     finally:
         await replies.unsubscribe()
     assert reply.server_id == identity.server_id and reply.command_id == "cmd-1"

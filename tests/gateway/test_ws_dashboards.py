@@ -90,19 +90,20 @@ async def test_dashboard_auth_failures(
         jwt_secret,
         algorithm="HS256",
     )
-    frame, server, message = {
-        "garbage": ({"token": "not.a.jwt"}, sid, "Invalid or expired token"),
-        "refresh": ({"token": stranger.refresh_token}, sid, "Invalid or expired token"),
-        "expired": ({"token": expired}, sid, "Invalid or expired token"),
-        "not-mine": ({"token": stranger.access_token}, sid, "Server not found"),
-        "unknown": ({"token": token}, str(uuid.uuid4()), "Server not found"),
-        "malformed-id": ({"token": token}, "not-a-uuid", "Server not found"),
-        "no-token": ({}, sid, "Invalid or expired token"),
+    bad_token, not_found = ("invalid_token", "Invalid or expired token"), ("not_found", "Server not found")
+    frame, server, (code, message) = {
+        "garbage": ({"token": "not.a.jwt"}, sid, bad_token),
+        "refresh": ({"token": stranger.refresh_token}, sid, bad_token),
+        "expired": ({"token": expired}, sid, bad_token),
+        "not-mine": ({"token": stranger.access_token}, sid, not_found),
+        "unknown": ({"token": token}, str(uuid.uuid4()), not_found),
+        "malformed-id": ({"token": token}, "not-a-uuid", not_found),
+        "no-token": ({}, sid, bad_token),
     }[case]
     async with connect(gw.ws(f"/ws/metrics/{server}")) as ws:
         await send(ws, {"type": "auth", **frame})
         frames = await recv_until_closed(ws)
-    assert [(f["type"], f["message"]) for f in frames] == [("error", message)]
+    assert [(f["type"], f["code"], f["message"]) for f in frames] == [("error", code, message)]
     assert ws.close_code == 1008
 
 
@@ -111,10 +112,12 @@ async def test_dashboard_auth_timeout_and_non_auth_first_frame(
 ) -> None:
     async with gateway(nats_url, namespace, jwt_secret, auth_timeout_s=0.2) as gw:
         async with connect(gw.ws(f"/ws/logs/{uuid.uuid4()}")) as silent:
-            assert "timeout" in (await recv_until_closed(silent))[0]["message"].lower()
+            timeout = (await recv_until_closed(silent))[0]
+            assert timeout["code"] == "auth_timeout" and "timeout" in timeout["message"].lower()
         async with connect(gw.ws(f"/ws/logs/{uuid.uuid4()}")) as eager:
             await send(eager, {"type": "ping"})
-            assert (await recv_until_closed(eager))[0]["message"] == "Authentication required"
+            refused = (await recv_until_closed(eager))[0]
+            assert (refused["code"], refused["message"]) == ("unauthenticated", "Authentication required")
     assert silent.close_code == eager.close_code == 1008
 
 
@@ -125,11 +128,14 @@ async def test_ping_and_bad_frames_after_auth(
     async with dashboard(gw, "logs", sid, token) as ws:
         await ws.send("{oops")
         error = await recv(ws)
-        assert (error["message"], error["detail"]) == ("Invalid message format", "not valid JSON")
+        assert (error["code"], error["message"], error["detail"]) == (
+            "invalid_format", "Invalid message format", "not valid JSON",
+        )
         await send(ws, {"type": "subscribe", "topic": "everything"})
         assert (await recv(ws))["detail"] == "unknown type"
         await send(ws, {"type": "auth", "token": token})
-        assert (await recv(ws))["message"] == "Invalid message format"
+        again = await recv(ws)
+        assert (again["code"], again["message"]) == ("invalid_format", "Invalid message format")
         await ping(ws)
 
 

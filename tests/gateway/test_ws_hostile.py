@@ -90,7 +90,7 @@ async def test_unstorable_frames_are_refused_and_nothing_is_published(
         good = metrics_frame() if frame["type"] == "metrics" else log_frame("after the junk")
         await send(ws, good)
         first = await published.next_msg(timeout=5)
-    assert reply["type"] == "error" and reply["message"] == INVALID, reply
+    assert (reply["type"], reply["code"], reply["message"]) == ("error", "invalid_format", INVALID), reply
     model = MetricsSample if frame["type"] == "metrics" else LogLine
     stamp = model.model_validate_json(first.data).timestamp
     assert stamp == datetime.fromisoformat(good["timestamp"])  # the junk was never published
@@ -121,6 +121,7 @@ async def _too_big_to_publish(gw: Gateway, services: Services, nc: NatsClient) -
         await send(ws, good)
         first = MetricsSample.model_validate_json((await published.next_msg(timeout=5)).data)
     assert reply["type"] == "error" and "too large" in reply.get("detail", ""), reply
+    assert reply["code"] == "too_large"
     assert "pad" not in (first.model_extra or {})
     assert gw.realtime.publisher.pending == 0
 
@@ -222,7 +223,8 @@ async def test_response_values_out_of_storable_range_are_refused(
         gw, services, nc,
         [{**ok, "exit_code": 2**40}, {**ok, "exit_code": -(2**40)}, {**ok, "duration_ms": 2**31}, ok],
     )
-    assert [(e["type"], e["message"]) for e in errors] == [("error", INVALID)] * 3
+    refused = ("error", "invalid_format", INVALID)
+    assert [(e["type"], e["code"], e["message"]) for e in errors] == [refused] * 3
     assert reply.response is not None and reply.response.model_dump()["exit_code"] == 1
 
 
