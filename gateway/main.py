@@ -22,4 +22,6 @@ def main() -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
         proxy_headers=False,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )

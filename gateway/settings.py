@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import os
+import ssl
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from opswire.runtime.settings import CommonSettings, JwtSettings
 
@@ -31,3 +35,35 @@ class GatewaySettings(CommonSettings, JwtSettings):
     )
     heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
     command_grace_s: float = Field(default=10.0, gt=0, le=300)
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate chain; with OPSWIRE_TLS_KEY the gateway serves HTTPS/WSS."
+    )
+    tls_key: Path | None = Field(
+        default=None, validate_default=True, description="PEM private key of OPSWIRE_TLS_CERT."
+    )
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{value} is not a readable file")
+        if info.field_name == "tls_key":
+            _pair(info.data.get("tls_cert"), value, "tls_cert" in info.data)
+        return value
+
+
+def _pair(cert: Path | None, key: Path | None, cert_valid: bool) -> None:
+    """Both or neither, and a key that belongs to the certificate (checked now, not by uvicorn)."""
+    if not cert_valid:
+        return  # OPSWIRE_TLS_CERT is reported on its own
+    if (cert is None) != (key is None):
+        raise ValueError("OPSWIRE_TLS_CERT and OPSWIRE_TLS_KEY go together: set both or neither")
+    if cert is None or key is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValueError(
+            f"OPSWIRE_TLS_CERT {cert} and OPSWIRE_TLS_KEY {key} are not a PEM certificate and its key "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from None
