@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,38 +16,13 @@ import pytest
 
 from opswire.launcher.embedded import free_port
 from tests.helpers.client import Api, eventually
+from tests.helpers.up import opswire_up
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="opswire-up-") as tmp:
         yield Path(tmp) / "data"
-
-
-@asynccontextmanager
-async def opswire_up(
-    data_dir: Path, port: int, *args: str
-) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL", "OPSWIRE_JWT_SECRET"}}
-    log = data_dir.parent / "up.log"
-    log.touch()
-    offset = len(log.read_text())  # earlier runs' output is in the same file
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for in a thread
-            [sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", str(data_dir), *args],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 90
-    while "opswire is up" not in (output := log.read_text()[offset:]):
-        assert process.poll() is None, output[-3000:]
-        assert time.monotonic() < deadline, output[-3000:]
-        await asyncio.sleep(0.1)
-    try:
-        yield process, output
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(process.wait, 60)
 
 
 async def test_up_runs_everything_stops_cleanly_and_keeps_data(data_dir: Path) -> None:
