@@ -175,7 +175,9 @@ async def test_rpc_as_a_fake_user_is_refused(up: Up, fleet: Fleet, attacker: Pro
         await gateway.close()
 
 
-async def test_only_the_commands_service_reaches_an_agent_inbox(up: Up, fleet: Fleet, attacker: Probe) -> None:
+async def test_only_the_commands_service_reaches_an_agent_inbox(
+    up: Up, fleet: Fleet, attacker: Probe
+) -> None:
     delivery = orjson.dumps({
         "frame": {"type": "command", "command_id": uuid.uuid4().hex, "command": "id"},
         "reply_subject": f"opswire.rpc.commands.replies.{uuid.uuid4().hex}",
