@@ -38,7 +38,44 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="also run an agent for this machine")
     sub.add_parser("agent", help="run an agent (see `opswire agent --help`)", add_help=False)
     sub.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects")
+    nats_config = sub.add_parser(
+        "nats-config", help="print a nats-server config rendered from the permission table",
+        description="Print a complete nats-server config (listen, JetStream, one user per role with "
+        "its permissions, passwords as $OPSWIRE_NATS_<ROLE>_PASSWORD references). "
+        "deploy/nats/*.conf are this output.",
+    )
+    where = nats_config.add_mutually_exclusive_group()
+    where.add_argument("--cluster-node", type=int, choices=(1, 2, 3),
+                       help="node N (nats-N) of a 3-node cluster instead of a single server")
+    where.add_argument("--k8s", action="store_true",
+                       help="the config shared by the pods of the Kubernetes StatefulSet `nats`")
+    nats_config.add_argument("--subject-prefix", default="opswire")
+    nats_config.add_argument("--stream-prefix", default="OPSWIRE")
     return parser
+
+
+def _nats_config(args: argparse.Namespace) -> str:
+    from pydantic import ValidationError
+
+    from opswire.contract.subjects import Subjects
+    from opswire.runtime import natsconf
+    from opswire.runtime.settings import CommonSettings
+
+    try:
+        # The same checks the services apply to these names.
+        CommonSettings.model_validate(
+            {"subject_prefix": args.subject_prefix, "stream_prefix": args.stream_prefix}
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-")
+        raise SystemExit(f"opswire nats-config: {option}: {error['msg']}") from None
+    subjects = Subjects(args.subject_prefix, args.stream_prefix)
+    if args.cluster_node is not None:
+        return natsconf.render_cluster_node(args.cluster_node, subjects)
+    if args.k8s:
+        return natsconf.render_k8s(subjects)
+    return natsconf.render_single(subjects)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -57,3 +94,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         from opswire.asyncapi import render
 
         print(render())
+    elif args.command == "nats-config":
+        sys.stdout.write(_nats_config(args))
