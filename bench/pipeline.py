@@ -1,6 +1,6 @@
 """Pipeline benchmark: N simulated agents push metrics through a real stack for S seconds.
 
-Starts its own embedded NATS and PostgreSQL and `opswire up` on a free port,
+Starts an embedded PostgreSQL and `opswire up` (with its own secured NATS) on a free port,
 creates a user, N servers and keys over REST, connects N agent WebSockets and D
 dashboard WebSockets, then sends samples at --rate frames/s per agent (0 = as
 fast as the socket takes them). Prints frames accepted/s, rows stored/s and
@@ -31,7 +31,7 @@ import httpx
 import orjson
 import websockets
 
-from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from opswire.launcher.embedded import EmbeddedPostgres, free_port
 
 
 def sample(ts: datetime, sent_ns: int) -> bytes:
@@ -175,13 +175,12 @@ def main() -> None:
     parser.add_argument("--dashboards", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="opswire-bench-") as tmp:
-        nats_server = EmbeddedNats(Path(tmp) / "nats")
-        nats_server.start()
         pg = EmbeddedPostgres(Path(tmp) / "pg")
         pg.start()
         port = free_port()
-        env = dict(os.environ, NATS_URL=nats_server.url, DATABASE_URL=pg.url,
-                   OPSWIRE_LOG_LEVEL="WARNING")
+        # NATS as `opswire up` runs it (its own server, every service on its own identity).
+        env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+        env |= {"DATABASE_URL": pg.url, "OPSWIRE_LOG_LEVEL": "WARNING"}
         log_path = Path(tmp) / "up.log"
         with log_path.open("w") as log_file:
             up = subprocess.Popen(
@@ -200,7 +199,6 @@ def main() -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 up.wait(30)
             pg.stop()
-            nats_server.stop()
 
 
 if __name__ == "__main__":

@@ -68,15 +68,46 @@ def identity_options(settings: CommonSettings, role: Role) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: CommonSettings, role: Role, name: str) -> NatsClient:
-    return await nats.connect(
+class NatsUnreachable(ConnectionError):
+    """Start-up could not connect to NATS: refused credentials, or no server in time."""
+
+
+async def connect(
+    settings: CommonSettings, role: Role, name: str, startup_timeout_s: float = 30.0
+) -> NatsClient:
+    """Connect as `role`. Once connected, reconnect forever; but at start-up, refused
+    credentials fail at once and an unreachable server after `startup_timeout_s`."""
+    refused = asyncio.Event()
+    reason: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        if not refused.is_set() and "authorization violation" in str(exc).lower():
+            reason.append(f"NATS refused the credentials of {settings.nats_user or 'an anonymous client'}")
+            refused.set()
+        await _on_error(exc)
+
+    connecting = asyncio.ensure_future(nats.connect(
         servers=settings.nats_servers,
         name=name,
-        error_cb=_on_error,
+        error_cb=on_error,
         disconnected_cb=_on_disconnected,
         reconnected_cb=_on_reconnected,
         **CONNECT_OPTIONS,
         **identity_options(settings, role),
+    ))
+    waiting = asyncio.ensure_future(refused.wait())
+    done, _ = await asyncio.wait({connecting, waiting}, timeout=startup_timeout_s,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if connecting in done:
+        return connecting.result()
+    connecting.cancel()
+    with contextlib.suppress(BaseException):
+        await connecting
+    where = ", ".join(settings.nats_servers)
+    raise NatsUnreachable(
+        f"cannot connect to NATS at {where}: "
+        + (reason[0] if reason else f"no answer within {startup_timeout_s:.0f} s")
     )
 
 
@@ -104,8 +135,9 @@ def owned_streams(subjects: Subjects, role: Role) -> list[str]:
 
 async def ensure_streams(js: JetStreamContext, subjects: Subjects, role: Role | None = None) -> list[str]:
     """Create the streams `role` owns (every stream: None, for tools and tests) if
-    missing, and give an existing one opswire's subjects if they differ (e.g. audit moved out of the events stream); every other
-    setting stays as the operator set it. Returns the names of the streams created."""
+    missing, and give an existing one opswire's subjects if they differ (e.g. audit
+    moved out of the events stream); every other setting stays as the operator set it.
+    Returns the names of the streams created."""
     created = []
     only = None if role is None else owned_streams(subjects, role)
     for config in stream_configs(subjects, only):

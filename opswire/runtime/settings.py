@@ -75,7 +75,7 @@ class CommonSettings(BaseSettings):
         default=None, description="Reply subject prefix; default _INBOX_<role>, as the permissions expect."
     )
     nats_tls_ca_file: Path | None = Field(default=None, description="CA of the NATS server's certificate.")
-    nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate, if NATS wants one.")
+    nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate for NATS.")
     nats_tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
 
     @field_validator("subject_prefix")
@@ -230,8 +230,10 @@ def load_settings(cls: type[S], program: str = "opswire", **overrides: Any) -> S
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"  {_env_name(cls, field)}: {err['msg']}")
+            if err["loc"]:
+                lines.append(f"  {_env_name(cls, str(err['loc'][0]))}: {err['msg']}")
+            else:  # a rule across variables: its message names them
+                lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
         sys.stderr.write(f"{program}: invalid configuration\n" + "\n".join(lines) + "\n")
         raise SystemExit(2) from None
 
