@@ -1,17 +1,20 @@
 """The AsyncAPI document of opswire's NATS subjects, generated from the contract.
 
 A broker that never connects declares every public subject with its payload
-model; FastStream renders the document. `opswire asyncapi` prints it and
+model; FastStream renders the document. FastStream has no notion of a reply, so
+each RPC operation's `reply` (the envelope around the method's reply type) is
+added to the rendered document. `opswire asyncapi` prints it and
 docs/asyncapi.json is the shipped copy (a test keeps it current).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, get_args
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from opswire import __version__
 from opswire.contract import rpc as calls
@@ -27,9 +30,10 @@ from opswire.contract.events import (
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
 from opswire.contract.telemetry import LogLine, MetricsSample
-from opswire.runtime.rpc import rpc_subject
+from opswire.runtime.rpc import ErrorCode, rpc_subject
 
 SID = "{server_id}"
+SCHEMA_REF = "#/components/schemas/{model}"
 
 
 def _events(broker: NatsBroker, subjects: Subjects) -> None:
@@ -49,10 +53,12 @@ def _events(broker: NatsBroker, subjects: Subjects) -> None:
         broker.publisher(subject, title=subject, description=description, schema=model)
 
 
+def _methods() -> list[RpcMethod[Any, Any]]:
+    return [method for method in vars(calls).values() if isinstance(method, RpcMethod)]
+
+
 def _rpc(broker: NatsBroker, subjects: Subjects) -> None:
-    for method in vars(calls).values():
-        if not isinstance(method, RpcMethod):
-            continue
+    for method in _methods():
         subject = rpc_subject(subjects, method)
 
         async def handler(body: Any) -> None:  # documentation only, never runs
@@ -82,5 +88,56 @@ def build() -> AsyncAPI:
     )
 
 
+def _schema_of(reply: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of a reply type; models (and what they use) become components."""
+    schema = TypeAdapter(reply).json_schema(ref_template=SCHEMA_REF)
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    if isinstance(reply, type) and issubclass(reply, BaseModel):
+        schemas.setdefault(reply.__name__, schema)
+        return {"$ref": SCHEMA_REF.format(model=reply.__name__)}
+    return schema
+
+
+def _add_replies(document: dict[str, Any], subjects: Subjects) -> None:
+    components = document["components"]
+    schemas: dict[str, Any] = components.setdefault("schemas", {})
+    schemas["RpcErrorReply"] = {
+        "title": "RpcErrorReply",
+        "type": "object",
+        "required": ["ok", "error"],
+        "properties": {
+            "ok": {"const": False},
+            "error": {
+                "type": "object",
+                "required": ["code"],
+                "properties": {"code": {"enum": list(get_args(ErrorCode))}, "detail": {}},
+            },
+        },
+    }
+    for method in _methods():
+        subject = rpc_subject(subjects, method)
+        name = f"{subject}:Reply"
+        components["messages"][name] = {
+            "title": name,
+            "correlationId": {"location": "$message.header#/correlation_id"},
+            "payload": {"oneOf": [
+                {
+                    "type": "object",
+                    "required": ["ok", "data"],
+                    "properties": {"ok": {"const": True}, "data": _schema_of(method.reply, schemas)},
+                },
+                {"$ref": SCHEMA_REF.format(model="RpcErrorReply")},
+            ]},
+        }
+        document["channels"][subject]["messages"]["Reply"] = {"$ref": f"#/components/messages/{name}"}
+        document["operations"][subject]["reply"] = {
+            "channel": {"$ref": f"#/channels/{subject}"},
+            "messages": [{"$ref": f"#/channels/{subject}/messages/Reply"}],
+        }
+
+
 def render() -> str:
-    return build().to_specification().to_json()
+    document: dict[str, Any] = json.loads(build().to_specification().to_json())
+    _add_replies(document, Subjects())
+    return json.dumps(document, indent=4, ensure_ascii=False)

@@ -1,6 +1,7 @@
 """The RPC catalogue: every request/reply call on `opswire.rpc.<service>.<method>`.
 
-Each call is one `RpcMethod` with its request model. Replies are an envelope:
+Each call is one `RpcMethod` with its request model and its reply type (what `data`
+holds; the caller validates it). Replies are an envelope:
 `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code": ..., "detail": ...}}`
 (see `opswire.runtime.rpc`). `user_id` in a request is the caller the gateway
 authenticated; services scope everything they return to it.
@@ -10,27 +11,41 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from typing_extensions import TypeVar
 
-from opswire.contract.frames import DockerAction
+from opswire.contract.frames import ContainerId, DockerAction
 from opswire.contract.resources import (
+    AgentIdentity,
+    AlertPublic,
     AlertStatus,
     ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    AuditEntry,
+    CommandResult,
     CommandRun,
+    DockerResult,
     ServerCreate,
+    ServerPublic,
     ServerUpdate,
     ThresholdCreate,
+    ThresholdPublic,
     ThresholdUpdate,
+    TokenPair,
     TokenRefresh,
     UserLogin,
+    UserPublic,
     UserRegister,
 )
 from opswire.contract.telemetry import LevelName, LogLevel
 from opswire.contract.types import UtcDatetime
 
 Req = TypeVar("Req", bound=BaseModel)
+# Defaults to Any so `RpcMethod[SomeRequest]` still names a method whatever its reply.
+Rep = TypeVar("Rep", default=Any)
 
 MAX_HISTORY_LIMIT = 10_000
 DEFAULT_HISTORY_LIMIT = 1_000
@@ -54,11 +69,21 @@ class ByUserServer(_Req):
 
 
 @dataclass(frozen=True)
-class RpcMethod(Generic[Req]):
+class RpcMethod(Generic[Req, Rep]):
     service: str
     method: str
     request: type[Req]
+    reply: type[Rep]
     doc: str = ""
+
+
+# Replies that are not a resource: {"ok": true}, {"deleted": true}, {"status": "ok"}, counts.
+Flags = dict[str, bool]
+Status = dict[str, str]
+Counts = dict[str, int]
+# Telemetry is relayed as stored (a MetricsSample / LogLine as published): the gateway does not
+# re-validate up to 10000 samples per request.
+StoredSample = dict[str, Any]
 
 
 # --- auth -------------------------------------------------------------------------------------------
@@ -96,21 +121,33 @@ class AuditList(_Req):
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
 
-AUTH_REGISTER = RpcMethod("auth", "register", UserRegister, "Create a user; conflict if the email exists.")
-AUTH_LOGIN = RpcMethod("auth", "login", UserLogin, "Exchange email+password for a token pair.")
-AUTH_REFRESH = RpcMethod("auth", "refresh", TokenRefresh, "Exchange a refresh token for a new pair.")
-AUTH_ME = RpcMethod("auth", "me", ByUser, "The user.")
-AUTH_VERIFY_KEY = RpcMethod("auth", "verify_key", VerifyKey, "API key -> AgentIdentity.")
-AUTH_AUTHORIZE = RpcMethod("auth", "authorize", ByUserServer, "ok if the user owns the server.")
-SERVERS_LIST = RpcMethod("auth", "servers.list", ByUser)
-SERVERS_CREATE = RpcMethod("auth", "servers.create", ServerCreateFor)
-SERVERS_GET = RpcMethod("auth", "servers.get", ByUserServer)
-SERVERS_UPDATE = RpcMethod("auth", "servers.update", ServerUpdateFor)
-SERVERS_DELETE = RpcMethod("auth", "servers.delete", ByUserServer, "Also closes the agent.")
-KEYS_CREATE = RpcMethod("auth", "keys.create", ApiKeyCreateFor, "Reply holds the plain key, once.")
-KEYS_LIST = RpcMethod("auth", "keys.list", ApiKeyList)
-KEYS_REVOKE = RpcMethod("auth", "keys.revoke", ApiKeyRevoke, "Also closes the agent.")
-AUDIT_LIST = RpcMethod("auth", "audit.list", AuditList, "The user's audit log, newest first.")
+AUTH_REGISTER = RpcMethod(
+    "auth", "register", UserRegister, UserPublic,
+    "Create a user; conflict if the email exists.",
+)
+AUTH_LOGIN = RpcMethod("auth", "login", UserLogin, TokenPair, "Exchange email+password for a token pair.")
+AUTH_REFRESH = RpcMethod(
+    "auth", "refresh", TokenRefresh, TokenPair,
+    "Exchange a refresh token for a new pair.",
+)
+AUTH_ME = RpcMethod("auth", "me", ByUser, UserPublic, "The user.")
+AUTH_VERIFY_KEY = RpcMethod("auth", "verify_key", VerifyKey, AgentIdentity, "API key -> AgentIdentity.")
+AUTH_AUTHORIZE = RpcMethod("auth", "authorize", ByUserServer, Flags, "ok if the user owns the server.")
+SERVERS_LIST = RpcMethod("auth", "servers.list", ByUser, list[ServerPublic])
+SERVERS_CREATE = RpcMethod("auth", "servers.create", ServerCreateFor, ServerPublic)
+SERVERS_GET = RpcMethod("auth", "servers.get", ByUserServer, ServerPublic)
+SERVERS_UPDATE = RpcMethod("auth", "servers.update", ServerUpdateFor, ServerPublic)
+SERVERS_DELETE = RpcMethod("auth", "servers.delete", ByUserServer, Flags, "Also closes the agent.")
+KEYS_CREATE = RpcMethod(
+    "auth", "keys.create", ApiKeyCreateFor, ApiKeyCreated,
+    "Reply holds the plain key, once.",
+)
+KEYS_LIST = RpcMethod("auth", "keys.list", ApiKeyList, list[ApiKeyPublic])
+KEYS_REVOKE = RpcMethod("auth", "keys.revoke", ApiKeyRevoke, ApiKeyPublic, "Also closes the agent.")
+AUDIT_LIST = RpcMethod(
+    "auth", "audit.list", AuditList, list[AuditEntry],
+    "The user's audit log, newest first.",
+)
 
 
 # --- ingest -----------------------------------------------------------------------------------------
@@ -168,17 +205,26 @@ class AlertRef(_Req):
     alert_id: uuid.UUID
 
 
-METRICS_LATEST = RpcMethod("ingest", "metrics.latest", ByServer, "Latest sample; not_found if none.")
-METRICS_HISTORY = RpcMethod("ingest", "metrics.history", MetricsHistory, "start <= ts < end, ascending.")
-LOGS_QUERY = RpcMethod("ingest", "logs.query", LogsQuery, "Newest first; level is a minimum.")
-THRESHOLDS_LIST = RpcMethod("ingest", "thresholds.list", ThresholdList)
-THRESHOLDS_CREATE = RpcMethod("ingest", "thresholds.create", ThresholdCreateFor)
-THRESHOLDS_UPDATE = RpcMethod("ingest", "thresholds.update", ThresholdUpdateFor)
-THRESHOLDS_DELETE = RpcMethod("ingest", "thresholds.delete", ThresholdRef)
-ALERTS_LIST = RpcMethod("ingest", "alerts.list", AlertList)
-ALERTS_RESOLVE = RpcMethod("ingest", "alerts.resolve", AlertRef)
+METRICS_LATEST = RpcMethod(
+    "ingest", "metrics.latest", ByServer, StoredSample,
+    "Latest sample; not_found if none.",
+)
+METRICS_HISTORY = RpcMethod(
+    "ingest", "metrics.history", MetricsHistory, list[StoredSample],
+    "start <= ts < end, ascending.",
+)
+LOGS_QUERY = RpcMethod(
+    "ingest", "logs.query", LogsQuery, list[StoredSample],
+    "Newest first; level is a minimum.",
+)
+THRESHOLDS_LIST = RpcMethod("ingest", "thresholds.list", ThresholdList, list[ThresholdPublic])
+THRESHOLDS_CREATE = RpcMethod("ingest", "thresholds.create", ThresholdCreateFor, ThresholdPublic)
+THRESHOLDS_UPDATE = RpcMethod("ingest", "thresholds.update", ThresholdUpdateFor, ThresholdPublic)
+THRESHOLDS_DELETE = RpcMethod("ingest", "thresholds.delete", ThresholdRef, type(None))
+ALERTS_LIST = RpcMethod("ingest", "alerts.list", AlertList, list[AlertPublic])
+ALERTS_RESOLVE = RpcMethod("ingest", "alerts.resolve", AlertRef, AlertPublic)
 SERVERS_FORGET = RpcMethod(
-    "ingest", "servers.forget", ByUserServer,
+    "ingest", "servers.forget", ByUserServer, Counts,
     "A server was deleted: drop its thresholds and resolve its open alerts (history is kept).",
 )
 
@@ -200,14 +246,17 @@ class DockerRun(_Req):
     user_id: uuid.UUID
     server_id: uuid.UUID
     action: DockerAction
-    container_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    container_id: ContainerId | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
 
 
-COMMANDS_RUN = RpcMethod("commands", "run", CommandRunFor, "Run and wait; conflict if agent offline.")
-COMMANDS_HISTORY = RpcMethod("commands", "history", CommandHistory, "Newest first.")
-DOCKER_RUN = RpcMethod("commands", "docker", DockerRun, "A Docker action through the agent.")
+COMMANDS_RUN = RpcMethod(
+    "commands", "run", CommandRunFor, CommandResult,
+    "Run and wait; conflict if agent offline.",
+)
+COMMANDS_HISTORY = RpcMethod("commands", "history", CommandHistory, list[CommandResult], "Newest first.")
+DOCKER_RUN = RpcMethod("commands", "docker", DockerRun, DockerResult, "A Docker action through the agent.")
 
 # --- readiness -----------------------------------------------------------------------------------------
 
@@ -216,8 +265,8 @@ class Ping(_Req):
     pass
 
 
-AUTH_PING = RpcMethod("auth", "ping", Ping, "Readiness probe.")
-INGEST_PING = RpcMethod("ingest", "ping", Ping, "Readiness probe.")
-COMMANDS_PING = RpcMethod("commands", "ping", Ping, "Readiness probe.")
+AUTH_PING = RpcMethod("auth", "ping", Ping, Status, "Readiness probe.")
+INGEST_PING = RpcMethod("ingest", "ping", Ping, Status, "Readiness probe.")
+COMMANDS_PING = RpcMethod("commands", "ping", Ping, Status, "Readiness probe.")
 PINGS = (AUTH_PING, INGEST_PING, COMMANDS_PING)
 

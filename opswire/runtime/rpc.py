@@ -12,7 +12,9 @@ Errors cross NATS as typed replies, never as silence::
     ├── code "unavailable"   503  the service did not answer in time
     └── code "internal"      500  a bug; details are in the service's log
 
-A reply is `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "detail"}}`.
+A reply is `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "detail"}}`;
+`RpcClient.call_typed` validates `data` as the method's reply type, so a malformed reply is
+"internal" at the caller rather than a surprise further on.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from opswire.contract.rpc import RpcMethod
@@ -49,6 +51,7 @@ HTTP_STATUS: dict[str, int] = {
 }
 
 Req = TypeVar("Req", bound=BaseModel)
+Rep = TypeVar("Rep")
 
 
 class RpcError(Exception):
@@ -108,17 +111,53 @@ def rpc_subject(subjects: Subjects, method: RpcMethod[Any]) -> str:
     return subjects.rpc(method.service, method.method)
 
 
+_reply_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _reply_adapter(reply: Any) -> TypeAdapter[Any]:
+    """One adapter per reply type: building one costs far more than using it."""
+    adapter = _reply_adapters.get(reply)
+    if adapter is None:
+        adapter = _reply_adapters[reply] = TypeAdapter(reply)
+    return adapter
+
+
 class RpcClient:
-    """Calls services over NATS request/reply and unwraps the envelope."""
+    """Calls services over NATS request/reply and unwraps the envelope.
+
+    `call_typed` is the call to use: its reply is validated as the method's reply type.
+    `call` hands back the reply's JSON as it came, for relaying and for the services'
+    wire-format tests (which compare JSON).
+    """
 
     def __init__(self, nc: NatsClient, subjects: Subjects, timeout_s: float = 5.0) -> None:
         self._nc = nc
         self._subjects = subjects
         self._timeout_s = timeout_s
 
+    async def call_typed(
+        self,
+        method: RpcMethod[Req, Rep],
+        request: Req | dict[str, Any],
+        timeout_s: float | None = None,
+    ) -> Rep:
+        """The reply's data, validated as `method.reply`; a malformed one is "internal"."""
+        data = await self.call(method, request, timeout_s)
+        adapter: TypeAdapter[Rep] = _reply_adapter(method.reply)
+        try:
+            return adapter.validate_python(data)
+        except ValidationError as exc:
+            log.error("malformed rpc reply", extra={
+                "rpc": f"{method.service}.{method.method}", "errors": exc.error_count()})
+            raise RpcError("internal", "Malformed reply") from None
+
     async def call(
-        self, method: RpcMethod[Any], request: BaseModel | dict[str, Any], timeout_s: float | None = None
+        self,
+        method: RpcMethod[Any, Any],
+        request: BaseModel | dict[str, Any],
+        timeout_s: float | None = None,
     ) -> Any:
+        """The reply's data as JSON, not validated; raises RpcError."""
         payload = request.model_dump_json().encode() if isinstance(request, BaseModel) else dumps(request)
         subject = rpc_subject(self._subjects, method)
         try:
@@ -131,6 +170,8 @@ class RpcClient:
             reply = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
             raise RpcError("internal", "Malformed reply") from None
+        if not isinstance(reply, dict):
+            raise RpcError("internal", "Malformed reply")
         if reply.get("ok"):
             return reply.get("data")
         error = reply.get("error") or {}
