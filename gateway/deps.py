@@ -58,7 +58,7 @@ CurrentUserId = Annotated[uuid.UUID, Depends(get_current_user_id)]
 
 async def get_owned_server_id(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> uuid.UUID:
     """The path's server_id, once auth confirms the user owns it (404 otherwise)."""
-    await rpc.call(calls.AUTH_AUTHORIZE, calls.ByUserServer(user_id=user_id, server_id=server_id))
+    await rpc.call_typed(calls.AUTH_AUTHORIZE, calls.ByUserServer(user_id=user_id, server_id=server_id))
     return server_id
 
 

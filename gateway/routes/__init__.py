@@ -4,6 +4,7 @@ Service errors (`RpcError`) become HTTP responses in one place, `gateway/errors.
 """
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from gateway.routes import (
     alerts,
@@ -18,9 +19,16 @@ from gateway.routes import (
     servers,
 )
 
-api_router = APIRouter()
+
+def operation_id(route: APIRoute) -> str:
+    """`<tag>-<handler>` (`servers-list_servers`), as client generators expect, rather than
+    FastAPI's `list_servers_api_v1_servers_get`. Handler names are unique across routes."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+api_router = APIRouter(generate_unique_id_function=operation_id)
 for _module in (auth, servers, api_keys, metrics, logs, commands, docker, alerts, audit):
     api_router.include_router(_module.router)
 
-root_router = APIRouter()
+root_router = APIRouter(generate_unique_id_function=operation_id)
 root_router.include_router(health.router)

@@ -7,7 +7,7 @@ The threshold routes are declared first and alert ids are UUIDs, so
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -29,37 +29,39 @@ ServerFilter = Annotated[uuid.UUID | None, Query(description="Only this server's
 # --- thresholds ------------------------------------------------------------------------------
 
 
-@router.get("/thresholds", response_model=list[ThresholdPublic])
-async def list_thresholds(user_id: CurrentUserId, rpc: Rpc, server_id: ServerFilter = None) -> Any:
+@router.get("/thresholds")
+async def list_thresholds(
+    user_id: CurrentUserId, rpc: Rpc, server_id: ServerFilter = None
+) -> list[ThresholdPublic]:
     """The user's alert thresholds."""
     request = calls.ThresholdList(user_id=user_id, server_id=server_id)
-    return await rpc.call(calls.THRESHOLDS_LIST, request)
+    return await rpc.call_typed(calls.THRESHOLDS_LIST, request)
 
 
-@router.post("/thresholds", status_code=status.HTTP_201_CREATED, response_model=ThresholdPublic)
+@router.post("/thresholds", status_code=status.HTTP_201_CREATED)
 async def create_threshold(
     body: ThresholdCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> Any:
+) -> ThresholdPublic:
     """Add a threshold on one of the user's servers."""
     # ingest knows nothing of ownership: auth answers not_found (404) for others' servers.
     owned = calls.ByUserServer(user_id=user_id, server_id=body.server_id)
-    await rpc.call(calls.AUTH_AUTHORIZE, owned)
+    await rpc.call_typed(calls.AUTH_AUTHORIZE, owned)
     request = calls.ThresholdCreateFor(user_id=user_id, **body.model_dump())
-    threshold = ThresholdPublic.model_validate(await rpc.call(calls.THRESHOLDS_CREATE, request))
+    threshold = await rpc.call_typed(calls.THRESHOLDS_CREATE, request)
     await audit.record(
         user_id, "threshold.create", f"threshold:{threshold.id}", {"server_id": str(body.server_id)}
     )
     return threshold
 
 
-@router.put("/thresholds/{threshold_id}", response_model=ThresholdPublic)
+@router.put("/thresholds/{threshold_id}")
 async def update_threshold(
     threshold_id: uuid.UUID, body: ThresholdUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> Any:
+) -> ThresholdPublic:
     """Change some fields of a threshold; the ones left out (or null) stay as they are."""
     changes = body.model_dump(mode="json", exclude_none=True)
     request = {"user_id": str(user_id), "threshold_id": str(threshold_id), **changes}
-    threshold = await rpc.call(calls.THRESHOLDS_UPDATE, request)
+    threshold = await rpc.call_typed(calls.THRESHOLDS_UPDATE, request)
     await audit.record(
         user_id, "threshold.update", f"threshold:{threshold_id}", {"fields": sorted(changes)}
     )
@@ -72,7 +74,7 @@ async def delete_threshold(
 ) -> Response:
     """Delete a threshold."""
     request = calls.ThresholdRef(user_id=user_id, threshold_id=threshold_id)
-    await rpc.call(calls.THRESHOLDS_DELETE, request)
+    await rpc.call_typed(calls.THRESHOLDS_DELETE, request)
     await audit.record(user_id, "threshold.delete", f"threshold:{threshold_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -80,25 +82,25 @@ async def delete_threshold(
 # --- alerts ------------------------------------------------------------------------------------
 
 
-@router.get("", response_model=list[AlertPublic])
+@router.get("")
 async def list_alerts(
     user_id: CurrentUserId,
     rpc: Rpc,
     status_: Annotated[AlertStatus | None, Query(alias="status")] = None,
     server_id: ServerFilter = None,
     limit: Annotated[int, Query(ge=1, le=calls.MAX_HISTORY_LIMIT)] = calls.DEFAULT_HISTORY_LIMIT,
-) -> Any:
+) -> list[AlertPublic]:
     """The user's alerts, newest first."""
     request = calls.AlertList(user_id=user_id, status=status_, server_id=server_id, limit=limit)
-    return await rpc.call(calls.ALERTS_LIST, request)
+    return await rpc.call_typed(calls.ALERTS_LIST, request)
 
 
-@router.post("/{alert_id}/resolve", response_model=AlertPublic)
-async def resolve_alert(alert_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Any:
+@router.post("/{alert_id}/resolve")
+async def resolve_alert(
+    alert_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
+) -> AlertPublic:
     """Resolve an alert by hand (resolving a resolved alert changes nothing)."""
-    alert = AlertPublic.model_validate(
-        await rpc.call(calls.ALERTS_RESOLVE, calls.AlertRef(user_id=user_id, alert_id=alert_id))
-    )
+    alert = await rpc.call_typed(calls.ALERTS_RESOLVE, calls.AlertRef(user_id=user_id, alert_id=alert_id))
     await audit.record(
         user_id, "alert.resolve", f"alert:{alert_id}", {"server_id": str(alert.server_id)}
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -13,9 +13,9 @@ from opswire.contract.resources import AuditEntry
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("", response_model=list[AuditEntry])
+@router.get("")
 async def list_audit(
     user_id: CurrentUserId, rpc: Rpc, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> Any:
+) -> list[AuditEntry]:
     """What the user did, newest first."""
-    return await rpc.call(calls.AUDIT_LIST, calls.AuditList(user_id=user_id, limit=limit))
+    return await rpc.call_typed(calls.AUDIT_LIST, calls.AuditList(user_id=user_id, limit=limit))

@@ -72,27 +72,25 @@ async def _read_login(request: Request) -> UserLogin:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserPublic,
     responses={409: {"description": "Email already registered"}},
 )
-async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> Any:
+async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
     """Create an account; returns the user (never the password)."""
-    user = UserPublic.model_validate(await rpc.call(calls.AUTH_REGISTER, body))
+    user = await rpc.call_typed(calls.AUTH_REGISTER, body)
     await audit.record(user.id, "user.register", f"user:{user.id}")
     return user
 
 
 @router.post(
     "/login",
-    response_model=TokenPair,
     openapi_extra=_LOGIN_BODY,
     responses={401: {"description": BAD_CREDENTIALS}},
 )
-async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> Any:
+async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> TokenPair:
     """Exchange email and password for an access/refresh token pair."""
     credentials = await _read_login(request)
     try:
-        pair = TokenPair.model_validate(await rpc.call(calls.AUTH_LOGIN, credentials))
+        pair = await rpc.call_typed(calls.AUTH_LOGIN, credentials)
     except RpcError as exc:
         if exc.code == "unauthorized":
             raise RpcError("unauthorized", BAD_CREDENTIALS) from None
@@ -107,13 +105,13 @@ async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> Any:
     return pair
 
 
-@router.post("/refresh", response_model=TokenPair)
-async def refresh(body: TokenRefresh, rpc: Rpc) -> Any:
+@router.post("/refresh")
+async def refresh(body: TokenRefresh, rpc: Rpc) -> TokenPair:
     """Exchange a refresh token for a new pair."""
-    return await rpc.call(calls.AUTH_REFRESH, body)
+    return await rpc.call_typed(calls.AUTH_REFRESH, body)
 
 
-@router.get("/me", response_model=UserPublic)
-async def me(user_id: CurrentUserId, rpc: Rpc) -> Any:
+@router.get("/me")
+async def me(user_id: CurrentUserId, rpc: Rpc) -> UserPublic:
     """The authenticated user."""
-    return await rpc.call(calls.AUTH_ME, calls.ByUser(user_id=user_id))
+    return await rpc.call_typed(calls.AUTH_ME, calls.ByUser(user_id=user_id))

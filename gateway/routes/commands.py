@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import Audit, CurrentUserId, OwnedServerId, Rpc, State
+from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
 from gateway.routes.params import RPC_MARGIN_S
 from opswire.contract import rpc as calls
 from opswire.contract.resources import CommandResult, CommandRun
@@ -16,7 +16,6 @@ router = APIRouter(prefix="/commands", tags=["commands"])
 
 @router.post(
     "/{server_id}",
-    response_model=CommandResult,
     responses={409: {"description": "The agent is not connected"}},
 )
 async def run_command(
@@ -24,33 +23,25 @@ async def run_command(
     body: CommandRun,
     user_id: CurrentUserId,
     rpc: Rpc,
-    audit: Audit,
     state: State,
-) -> Any:
-    """Run a command and wait for it: status `succeeded`, `failed` or `timeout` (all 200)."""
+) -> CommandResult:
+    """Run a command and wait for it: status `succeeded`, `failed` or `timeout` (all 200).
+
+    The commands service audits it (`command.requested` before dispatch, `command.finished`).
+    """
     request = calls.CommandRunFor(user_id=user_id, server_id=server_id, **body.model_dump())
     # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
     wait_s = body.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
-    result = CommandResult.model_validate(
-        await rpc.call(calls.COMMANDS_RUN, request, timeout_s=wait_s)
-    )
-    # The command line stays in the command history, not in the audit log: it may hold secrets.
-    await audit.record(
-        user_id,
-        "command.run",
-        f"server:{server_id}",
-        {"command_id": result.command_id, "status": result.status, "exit_code": result.exit_code},
-    )
-    return result
+    return await rpc.call_typed(calls.COMMANDS_RUN, request, timeout_s=wait_s)
 
 
-@router.get("/{server_id}/history", response_model=list[CommandResult])
+@router.get("/{server_id}/history")
 async def command_history(
     server_id: OwnedServerId,
     rpc: Rpc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> Any:
+) -> list[CommandResult]:
     """Past commands and Docker actions with their results, newest first."""
-    return await rpc.call(
+    return await rpc.call_typed(
         calls.COMMANDS_HISTORY, calls.CommandHistory(server_id=server_id, limit=limit)
     )

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from gateway.deps import Audit, CurrentUserId, OwnedServerId, Rpc, State
+from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
 from gateway.routes.params import RPC_MARGIN_S
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
-from opswire.contract.frames import DockerAction
+from opswire.contract.frames import CONTAINER_ID_PATTERN, DockerAction
 from opswire.contract.resources import DockerActionResult, DockerResult
 from opswire.runtime.rpc import RpcClient
 
@@ -27,7 +27,7 @@ ContainerId = Annotated[
     Path(
         min_length=1,
         max_length=255,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=CONTAINER_ID_PATTERN,
         description="Container id or name.",
     ),
 ]
@@ -59,7 +59,7 @@ async def _run(
     )
     # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
     wait_s = request.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
-    return DockerResult.model_validate(await rpc.call(calls.DOCKER_RUN, request, timeout_s=wait_s))
+    return await rpc.call_typed(calls.DOCKER_RUN, request, timeout_s=wait_s)
 
 
 def _data_or_error(result: DockerResult) -> Any:
@@ -87,7 +87,6 @@ async def list_containers(
 
 @router.post(
     "/{server_id}/containers/{container_id}/{action}",
-    response_model=DockerActionResult,
     responses=_AGENT_ERRORS,
 )
 async def container_action(
@@ -97,23 +96,20 @@ async def container_action(
     user_id: CurrentUserId,
     rpc: Rpc,
     state: State,
-    audit: Audit,
     timeout_s: TimeoutS = 30,
-) -> Any:
-    """Start, stop or restart a container; `success` is the agent's answer."""
+) -> DockerActionResult:
+    """Start, stop or restart a container; `success` is the agent's answer.
+
+    The commands service audits it (`docker.requested` before dispatch, `docker.finished`).
+    """
     result = await _run(rpc, state, user_id, server_id, action, container_id, timeout_s=timeout_s)
-    await audit.record(
-        user_id,
-        f"docker.{action}",
-        f"server:{server_id}",
-        {"command_id": result.command_id, "container_id": container_id, "success": result.success},
+    return DockerActionResult(
+        command_id=result.command_id, success=result.success, message=result.message
     )
-    return result
 
 
 @router.get(
     "/{server_id}/containers/{container_id}/logs",
-    response_model=DockerResult,
     responses=_AGENT_ERRORS,
 )
 async def container_logs(
@@ -124,6 +120,6 @@ async def container_logs(
     state: State,
     tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
     timeout_s: TimeoutS = 30,
-) -> Any:
+) -> DockerResult:
     """The container's last `tail` log lines as the agent returned them (`data`)."""
     return await _run(rpc, state, user_id, server_id, "logs", container_id, {"tail": tail}, timeout_s)

@@ -28,7 +28,7 @@ async def health() -> dict[str, str]:
 
 async def _ping(rpc: RpcClient, method: calls.RpcMethod[calls.Ping]) -> str:
     try:
-        await rpc.call(method, calls.Ping(), timeout_s=PING_TIMEOUT_S)
+        await rpc.call_typed(method, calls.Ping(), timeout_s=PING_TIMEOUT_S)
     except RpcError as exc:
         return exc.code
     return "ok"

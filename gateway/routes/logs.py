@@ -32,4 +32,4 @@ async def query_logs(
     request = calls.LogsQuery(
         server_id=server_id, level=level, start=window.start, end=window.end, limit=limit
     )
-    return json_passthrough(await rpc.call(calls.LOGS_QUERY, request))
+    return json_passthrough(await rpc.call_typed(calls.LOGS_QUERY, request))

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/metrics", tags=["metrics"])
 async def latest_sample(server_id: OwnedServerId, rpc: Rpc) -> Response:
     """The latest sample, bare."""
     return json_passthrough(
-        await rpc.call(calls.METRICS_LATEST, calls.ByServer(server_id=server_id))
+        await rpc.call_typed(calls.METRICS_LATEST, calls.ByServer(server_id=server_id))
     )
 
 
@@ -37,4 +37,4 @@ async def sample_history(
     request = calls.MetricsHistory(
         server_id=server_id, start=window.start, end=window.end, limit=limit
     )
-    return json_passthrough(await rpc.call(calls.METRICS_HISTORY, request))
+    return json_passthrough(await rpc.call_typed(calls.METRICS_HISTORY, request))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response, status
 
@@ -22,38 +21,40 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/servers", tags=["servers"])
 
 
-@router.get("", response_model=list[ServerPublic])
-async def list_servers(user_id: CurrentUserId, rpc: Rpc) -> Any:
+@router.get("")
+async def list_servers(user_id: CurrentUserId, rpc: Rpc) -> list[ServerPublic]:
     """The user's servers."""
-    return await rpc.call(calls.SERVERS_LIST, calls.ByUser(user_id=user_id))
+    return await rpc.call_typed(calls.SERVERS_LIST, calls.ByUser(user_id=user_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ServerPublic)
-async def create_server(body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Any:
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_server(
+    body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
+) -> ServerPublic:
     """Register a server; give its agent an API key next (`POST /api-keys`)."""
     request = calls.ServerCreateFor(user_id=user_id, **body.model_dump())
-    server = ServerPublic.model_validate(await rpc.call(calls.SERVERS_CREATE, request))
+    server = await rpc.call_typed(calls.SERVERS_CREATE, request)
     await audit.record(user_id, "server.create", f"server:{server.id}", {"name": server.name})
     return server
 
 
-@router.get("/{server_id}", response_model=ServerPublic)
-async def get_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> Any:
+@router.get("/{server_id}")
+async def get_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> ServerPublic:
     """One server."""
-    return await rpc.call(
+    return await rpc.call_typed(
         calls.SERVERS_GET, calls.ByUserServer(user_id=user_id, server_id=server_id)
     )
 
 
-@router.put("/{server_id}", response_model=ServerPublic)
+@router.put("/{server_id}")
 async def update_server(
     server_id: uuid.UUID, body: ServerUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> Any:
+) -> ServerPublic:
     """Change some fields; the ones left out stay as they are."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     # Only the fields the client sent travel, so the service can tell "unset" from "null".
     request = {"user_id": str(user_id), "server_id": str(server_id), **changes}
-    server = await rpc.call(calls.SERVERS_UPDATE, request)
+    server = await rpc.call_typed(calls.SERVERS_UPDATE, request)
     await audit.record(user_id, "server.update", f"server:{server_id}", {"fields": sorted(changes)})
     return server
 
@@ -64,9 +65,9 @@ async def delete_server(
 ) -> Response:
     """Delete the server and its keys; its agent is disconnected; its alert rules go too."""
     ref = calls.ByUserServer(user_id=user_id, server_id=server_id)
-    await rpc.call(calls.SERVERS_DELETE, ref)
+    await rpc.call_typed(calls.SERVERS_DELETE, ref)
     try:
-        await rpc.call(calls.SERVERS_FORGET, ref)
+        await rpc.call_typed(calls.SERVERS_FORGET, ref)
     except RpcError as exc:
         # The server is gone either way; its rules can no longer fire (no agent can send).
         log.warning("alert rules of a deleted server not dropped", extra={

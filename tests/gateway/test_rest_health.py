@@ -14,7 +14,7 @@ async def test_health_needs_nothing(api: Api) -> None:
 
 async def test_ready_when_every_service_answers(api: Api) -> None:
     for ping in calls.PINGS:
-        await api.stubs.ok(ping, {"ok": True})
+        await api.stubs.ok(ping, {"status": "ok"})
     response = await api.client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {

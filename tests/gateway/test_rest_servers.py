@@ -97,8 +97,20 @@ async def test_update_sends_only_the_fields_given(api: Api) -> None:
     ]
 
 
+async def test_a_reply_that_breaks_the_contract_is_500_not_passed_on(api: Api) -> None:
+    broken = server_public(api.server_id)
+    del broken["status"]
+    await api.stubs.ok(calls.SERVERS_LIST, [broken])
+    await api.stubs.ok(calls.SERVERS_GET, {**broken, "status": "busy"})
+    listed = await api.client.get("/api/v1/servers", headers=api.headers)
+    got = await api.client.get(f"/api/v1/servers/{api.server_id}", headers=api.headers)
+    for response in (listed, got):
+        assert response.status_code == 500
+        assert response.json() == {"detail": "Malformed reply"}
+
+
 async def test_delete_server_is_204_without_body(api: Api) -> None:
-    await api.stubs.ok(calls.SERVERS_DELETE, None)
+    await api.stubs.ok(calls.SERVERS_DELETE, {"deleted": True})
     await api.stubs.ok(calls.SERVERS_FORGET, {"thresholds_deleted": 0, "alerts_resolved": 0})
     async with api.audit_events() as next_event:
         response = await api.client.delete(f"/api/v1/servers/{api.server_id}", headers=api.headers)
@@ -111,7 +123,7 @@ async def test_delete_server_is_204_without_body(api: Api) -> None:
 
 
 async def test_delete_server_succeeds_even_if_ingest_is_down(api: Api) -> None:
-    await api.stubs.ok(calls.SERVERS_DELETE, None)
+    await api.stubs.ok(calls.SERVERS_DELETE, {"deleted": True})
     response = await api.client.delete(f"/api/v1/servers/{api.server_id}", headers=api.headers)
     assert response.status_code == 204
 
@@ -154,9 +166,10 @@ async def test_list_keys_bad_filter_is_422(api: Api) -> None:
 async def test_revoke_key_is_204_and_404_maps(api: Api) -> None:
     key_id = uuid.uuid4()
 
-    def revoke(request: dict[str, str]) -> None:
+    def revoke(request: dict[str, str]) -> dict[str, object]:
         if request["key_id"] != str(key_id):
             raise NotFound("API key not found")
+        return key_public(api.server_id, id=str(key_id), is_active=False)
 
     await api.stubs.answer(calls.KEYS_REVOKE, revoke)
     ok = await api.client.delete(f"/api/v1/api-keys/{key_id}", headers=api.headers)
