@@ -98,10 +98,8 @@ async def test_the_audit_log_lists_what_the_user_did_and_only_that(
         ("api_key.revoke", f"api_key:{spare['id']}"),
         ("command.requested", f"server:{server_id}"),
         ("command.finished", f"server:{server_id}"),
-        ("command.run", f"server:{server_id}"),
         ("docker.requested", f"server:{server_id}"),
         ("docker.finished", f"server:{server_id}"),
-        ("docker.stop", f"server:{server_id}"),
         ("threshold.create", f"threshold:{threshold['id']}"),
         ("threshold.update", f"threshold:{threshold['id']}"),
         ("threshold.delete", f"threshold:{threshold['id']}"),
@@ -119,10 +117,8 @@ async def test_the_audit_log_lists_what_the_user_did_and_only_that(
     stamps = [datetime.fromisoformat(e["timestamp"]) for e in entries]
     assert stamps == sorted(stamps, reverse=True), "newest first"
     assert stamps[0] <= datetime.now(UTC)
-    run = next(e for e in entries if e["action"] == "command.run")
-    assert run["detail"]["command_id"] == command["command_id"] and run["detail"]["status"] == "succeeded"
-    stop = next(e for e in entries if e["action"] == "docker.stop")
-    assert stop["detail"]["command_id"] == docker["command_id"]
+    # Once each: the gateway no longer writes its own entry beside the commands service's.
+    assert not {"command.run", "docker.stop"} & {e["action"] for e in entries}
     # The commands service's own entries: who asked for what before it was sent, and the end.
     for kind, result, text in (("command", command, "true"), ("docker", docker, "docker stop web")):
         requested = next(e for e in entries if e["action"] == f"{kind}.requested")

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from gateway.settings import GatewaySettings
 from opswire.launcher.embedded import free_port
@@ -157,7 +158,10 @@ async def test_the_gateway_process_serves_https_and_wss_only(
         async with connect(f"wss://127.0.0.1:{port}/api/v1/agents/ws", ssl=trust) as ws:
             await ws.send(json.dumps({"type": "ping"}))
             error = json.loads(await ws.recv())
+            # The gateway closes it (leaving the block first would close it ourselves, 1000).
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
         assert (error["type"], error["code"]) == ("error", "unauthenticated")
-        assert ws.close_code == 1008
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     finally:
         await stack.stop("gateway")
