@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from auth.app import create_app
 from auth.settings import AuthSettings
-from opswire.runtime.logs import configure_logging
-from opswire.runtime.settings import load_settings
+from opswire.runtime.service import run_service
 
 
 def main() -> None:
-    settings = load_settings(AuthSettings)
-    configure_logging(settings.log_level)
-    asyncio.run(create_app(settings).run())
+    run_service("auth", AuthSettings, create_app)
 
 
 if __name__ == "__main__":

@@ -1,41 +1,33 @@
-"""What the auth handlers share at run time: sessions, tokens, passwords, the broker.
-
-Built in `create_app`; the database part is filled in at start-up, never at import time.
-"""
+"""What the auth handlers share at run time: the shared service runtime plus tokens and
+password hashing. The database part is filled in at start-up, never at import time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from faststream.nats import NatsBroker
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from auth.models import SCHEMA
 from auth.passwords import Passwords
 from auth.settings import AuthSettings
-from opswire.contract.subjects import Subjects
+from opswire.runtime.service import ServiceRuntime
 from opswire.runtime.tokens import TokenService
 
+MIGRATIONS = Path(__file__).parent / "migrations"
 
-@dataclass
-class AuthRuntime:
+
+class AuthRuntime(ServiceRuntime):
     settings: AuthSettings
-    subjects: Subjects
-    broker: NatsBroker
-    tokens: TokenService
-    passwords: Passwords = field(default_factory=Passwords)
-    engine: AsyncEngine | None = None
-    _sessions: async_sessionmaker[AsyncSession] | None = None
 
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        if self._sessions is None:
-            raise RuntimeError("the auth service has not started")
-        return self._sessions
+    def __init__(self, settings: AuthSettings) -> None:
+        super().__init__(settings, "auth", schema=SCHEMA, migrations=MIGRATIONS)
+        self.tokens = TokenService(
+            settings.jwt_secret, settings.access_token_ttl_s, settings.refresh_token_ttl_s
+        )
+        self.passwords = Passwords()
 
-    def bind(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.engine = engine
-        self._sessions = sessions
+    async def wire(self) -> None:
+        await self.passwords.warm_up()
 
     async def publish_core(self, message: BaseModel, subject: str) -> None:
         """Fire-and-forget core NATS publish (control notices are not stored)."""

@@ -1,46 +1,34 @@
-"""What the handlers share at run time; filled in by the app's start-up hook."""
+"""What the ingest handlers share at run time: the shared service runtime plus the
+alert publisher, built at start-up (never at import time)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from pathlib import Path
 
 from ingest.events import AlertPublisher
 from ingest.settings import IngestSettings
-from opswire.contract.subjects import Subjects
+from opswire.runtime.publisher import Publisher
+from opswire.runtime.rpc import RpcError
+from opswire.runtime.service import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Alert events waiting for a JetStream ack (NATS briefly away) before new ones are refused.
+EVENT_BUFFER = 10_000
 
 
-@dataclass
-class IngestState:
+class IngestRuntime(ServiceRuntime):
     settings: IngestSettings
-    subjects: Subjects
-    _engine: AsyncEngine | None = field(default=None, repr=False)
-    _sessions: async_sessionmaker[AsyncSession] | None = field(default=None, repr=False)
-    _publisher: AlertPublisher | None = field(default=None, repr=False)
 
-    def bind(
-        self,
-        engine: AsyncEngine,
-        sessions: async_sessionmaker[AsyncSession],
-        publisher: AlertPublisher,
-    ) -> None:
-        self._engine, self._sessions, self._publisher = engine, sessions, publisher
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("ingest is not started")
-        return self._engine
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        if self._sessions is None:
-            raise RuntimeError("ingest is not started")
-        return self._sessions
+    def __init__(self, settings: IngestSettings) -> None:
+        super().__init__(settings, "ingest", schema="ingest", migrations=MIGRATIONS)
+        self._alerts: AlertPublisher | None = None
 
     @property
     def publisher(self) -> AlertPublisher:
-        if self._publisher is None:
-            raise RuntimeError("ingest is not started")
-        return self._publisher
+        if self._alerts is None:
+            raise RpcError("unavailable", "The ingest service is not running")
+        return self._alerts
+
+    async def wire(self) -> None:
+        events = await self.start(Publisher(self.nc, capacity=EVENT_BUFFER))
+        self._alerts = AlertPublisher(events, self.subjects)

@@ -1,11 +1,11 @@
-"""RPC handlers of the auth service, one module per resource."""
+"""Handlers of the auth service, one module per resource (RPC methods and consumers)."""
 
 from __future__ import annotations
 
-from auth.handlers import audit, keys, servers, users
+from auth.handlers import audit, keys, presence, servers, users
 from auth.runtime import AuthRuntime
 
 
 def register_handlers(runtime: AuthRuntime) -> None:
-    for module in (users, servers, keys, audit):
+    for module in (users, servers, keys, audit, presence):
         module.register(runtime)

@@ -1,10 +1,9 @@
-"""auth.register / login / refresh / me / ping."""
+"""auth.register / login / refresh / me."""
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from auth import store
@@ -71,14 +70,3 @@ def register(rt: AuthRuntime) -> None:
         if user is None:
             raise RpcError("not_found", "User not found")
         return UserPublic.model_validate(user, from_attributes=True)
-
-    @rpc_handler(broker, subjects, calls.AUTH_PING)
-    async def ping(_req: calls.Ping) -> dict[str, str]:
-        """Readiness: the service answers and its database does too."""
-        try:
-            async with rt.sessions() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("readiness check: database unavailable", exc_info=True)
-            raise RpcError("unavailable", "Database unavailable") from None
-        return {"status": "ok"}

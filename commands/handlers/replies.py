@@ -1,33 +1,16 @@
-"""FastStream handlers: the commands RPC methods and this replica's reply subjects."""
+"""This replica's reply subjects: the agents' answers, relayed by the gateway holding them."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsMessage
 from pydantic import ValidationError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.dispatch import reply_subscription, reply_token_of
-from commands.service import CommandService
+from commands.runtime import CommandsRuntime
 from opswire.contract.events import AgentReply
-from opswire.contract.resources import CommandResult, DockerResult
-from opswire.contract.rpc import (
-    COMMANDS_HISTORY,
-    COMMANDS_PING,
-    COMMANDS_RUN,
-    DOCKER_RUN,
-    CommandHistory,
-    CommandRunFor,
-    DockerRun,
-    Ping,
-)
-from opswire.contract.subjects import Subjects
-from opswire.runtime.faststream_rpc import rpc_handler
-from opswire.runtime.publisher import Publisher
-from opswire.runtime.rpc import RpcError
+from opswire.runtime.nats import from_stream
 
 log = logging.getLogger(__name__)
 
@@ -35,64 +18,25 @@ log = logging.getLogger(__name__)
 REPLY_WORKERS = 16
 
 
-@dataclass
-class Runtime:
-    """What start-up builds and the handlers use; empty until the app has started."""
-
-    engine: AsyncEngine | None = None
-    events: Publisher | None = None
-    service: CommandService | None = field(default=None)
-
-    def require(self) -> CommandService:
-        if self.service is None:
-            raise RpcError("unavailable", "The commands service is starting")
-        return self.service
-
-
-def register_handlers(
-    broker: NatsBroker,
-    subjects: Subjects,
-    runtime: Runtime,
-    reply_base: str,
-    max_concurrent: int,
-) -> None:
-    @rpc_handler(broker, subjects, COMMANDS_RUN, max_workers=max_concurrent)
-    async def run_command(request: CommandRunFor) -> CommandResult:
-        """Run a shell command on the agent and wait for its result."""
-        return await runtime.require().run_shell(request)
-
-    @rpc_handler(broker, subjects, DOCKER_RUN, max_workers=max_concurrent)
-    async def run_docker(request: DockerRun) -> DockerResult:
-        """Run a Docker action through the agent and wait for its result."""
-        return await runtime.require().run_docker(request)
-
-    @rpc_handler(broker, subjects, COMMANDS_HISTORY)
-    async def command_history(request: CommandHistory) -> list[CommandResult]:
-        """Past commands and Docker actions of a server, newest first."""
-        return await runtime.require().history(request)
-
-    @rpc_handler(broker, subjects, COMMANDS_PING)
-    async def ping(_request: Ping) -> dict[str, str]:
-        """Readiness: the database answers."""
-        if runtime.engine is None:
-            raise RpcError("unavailable", "The commands service is starting")
-        async with runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
+def register(rt: CommandsRuntime) -> None:
+    reply_base = rt.reply_base
 
     # No queue group: every reply for this replica's commands must reach this replica.
     # One subject per command (`<reply_base>.<token>`); the token is never logged.
-    @broker.subscriber(
+    @rt.broker.subscriber(
         reply_subscription(reply_base),
         max_workers=REPLY_WORKERS,
         title="agent replies (this replica)",
         description="AgentReply from the gateway holding the agent, on the command's own subject.",
     )
     async def on_agent_reply(msg: NatsMessage) -> None:
+        if from_stream(msg.reply_to):
+            log.warning("ignored a stream message pushed onto a reply subject")
+            return
         token = reply_token_of(msg.raw_message.subject)
         try:
             reply = AgentReply.model_validate_json(msg.body)
         except ValidationError:
             log.warning("malformed agent reply dropped", extra={"subject": reply_base})
             return
-        await runtime.require().on_reply(reply, token)
+        await rt.service.on_reply(reply, token)

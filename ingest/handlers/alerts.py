@@ -1,76 +1,30 @@
-"""RPC handlers of the ingest service (opswire.contract.rpc, 'ingest' section)."""
+"""ingest.thresholds.*, ingest.alerts.*, ingest.servers.forget: alert rules and the alerts they raised."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
-from faststream.nats import NatsBroker
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest import store
 from ingest.evaluator import resolve
 from ingest.events import AlertEventKind, alert_public
 from ingest.models import Alert, Threshold
-from ingest.state import IngestState
+from ingest.runtime import IngestRuntime
 from opswire.contract import rpc as calls
 from opswire.contract.resources import AlertPublic, ThresholdPublic
-from opswire.contract.telemetry import LogLevel
-from opswire.contract.types import utc_now
 from opswire.runtime.faststream_rpc import rpc_handler
-from opswire.runtime.rpc import NotFound, RpcError
-
-DEFAULT_WINDOW = timedelta(hours=1)
+from opswire.runtime.rpc import NotFound
 
 
 def threshold_public(threshold: Threshold) -> ThresholdPublic:
     return ThresholdPublic.model_validate(threshold, from_attributes=True)
 
 
-def register_rpc(broker: NatsBroker, state: IngestState) -> None:
-    subjects = state.subjects
-
-    @rpc_handler(broker, subjects, calls.INGEST_PING)
-    async def ping(_: calls.Ping) -> dict[str, str]:
-        """Readiness: the database answers."""
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
-
-    @rpc_handler(broker, subjects, calls.METRICS_LATEST)
-    async def metrics_latest(req: calls.ByServer) -> dict[str, Any]:
-        """The newest sample of a server, as published."""
-        async with state.sessions() as session:
-            sample = await store.latest_sample(session, req.server_id)
-        if sample is None:
-            raise NotFound("No metrics yet")
-        return sample
-
-    @rpc_handler(broker, subjects, calls.METRICS_HISTORY)
-    async def metrics_history(req: calls.MetricsHistory) -> list[dict[str, Any]]:
-        """Samples with start <= timestamp < end, ascending; the newest `limit` of the window."""
-        end = req.end or utc_now()
-        start = req.start or end - DEFAULT_WINDOW
-        if start >= end:
-            raise RpcError("invalid", "start must be before end")
-        async with state.sessions() as session:
-            return await store.sample_history(session, req.server_id, start, end, req.limit)
-
-    @rpc_handler(broker, subjects, calls.LOGS_QUERY)
-    async def logs_query(req: calls.LogsQuery) -> list[dict[str, Any]]:
-        """Log lines, newest first; `level` is a minimum severity."""
-        if req.start and req.end and req.start >= req.end:
-            raise RpcError("invalid", "start must be before end")
-        level = LogLevel.parse(req.level) if req.level else None
-        async with state.sessions() as session:
-            return await store.query_logs(
-                session, req.server_id, level, req.start, req.end, req.limit
-            )
+def register(rt: IngestRuntime) -> None:
+    broker, subjects = rt.broker, rt.subjects
 
     @rpc_handler(broker, subjects, calls.THRESHOLDS_LIST)
     async def thresholds_list(req: calls.ThresholdList) -> list[ThresholdPublic]:
-        async with state.sessions() as session:
+        async with rt.sessions() as session:
             rows = await store.list_thresholds(session, req.user_id, req.server_id)
         return [threshold_public(t) for t in rows]
 
@@ -78,7 +32,7 @@ def register_rpc(broker: NatsBroker, state: IngestState) -> None:
     async def thresholds_create(req: calls.ThresholdCreateFor) -> ThresholdPublic:
         """The gateway has checked that the user owns the server."""
         threshold = Threshold(**req.model_dump())
-        async with state.sessions.begin() as session:
+        async with rt.sessions.begin() as session:
             session.add(threshold)
         return threshold_public(threshold)
 
@@ -87,7 +41,7 @@ def register_rpc(broker: NatsBroker, state: IngestState) -> None:
         """Partial update; a changed rule starts over (its open alert is resolved)."""
         changes = req.model_dump(exclude_unset=True, exclude={"user_id", "threshold_id"})
         resolved: list[tuple[Alert, AlertEventKind]] = []
-        async with state.sessions.begin() as session:
+        async with rt.sessions.begin() as session:
             threshold = await store.get_threshold(session, req.user_id, req.threshold_id)
             if threshold is None:
                 raise NotFound("Threshold not found")
@@ -98,36 +52,36 @@ def register_rpc(broker: NatsBroker, state: IngestState) -> None:
                 threshold.breach_since = None
                 threshold.latched = False
                 resolved = await _resolve_open(session, threshold)
-        await state.publisher.publish_all(resolved)
+        await rt.publisher.publish_all(resolved)
         return threshold_public(threshold)
 
     @rpc_handler(broker, subjects, calls.THRESHOLDS_DELETE)
     async def thresholds_delete(req: calls.ThresholdRef) -> None:
         """Delete the rule; its open alert is resolved, past alerts are kept."""
-        async with state.sessions.begin() as session:
+        async with rt.sessions.begin() as session:
             threshold = await store.get_threshold(session, req.user_id, req.threshold_id)
             if threshold is None:
                 raise NotFound("Threshold not found")
             resolved = await _resolve_open(session, threshold)
             await session.delete(threshold)
-        await state.publisher.publish_all(resolved)
+        await rt.publisher.publish_all(resolved)
 
     @rpc_handler(broker, subjects, calls.SERVERS_FORGET)
     async def servers_forget(req: calls.ByUserServer) -> dict[str, int]:
         """The server is gone: its rules go, its open alerts resolve; past alerts stay listed."""
-        async with state.sessions.begin() as session:
+        async with rt.sessions.begin() as session:
             thresholds = await store.list_thresholds(session, req.user_id, req.server_id)
             resolved: list[tuple[Alert, AlertEventKind]] = []
             for threshold in thresholds:
                 resolved += await _resolve_open(session, threshold)
                 await session.delete(threshold)
-        await state.publisher.publish_all(resolved)
+        await rt.publisher.publish_all(resolved)
         return {"thresholds_deleted": len(thresholds), "alerts_resolved": len(resolved)}
 
     @rpc_handler(broker, subjects, calls.ALERTS_LIST)
     async def alerts_list(req: calls.AlertList) -> list[AlertPublic]:
         """The user's alerts, newest first."""
-        async with state.sessions() as session:
+        async with rt.sessions() as session:
             rows = await store.list_alerts(
                 session, req.user_id, req.status, req.server_id, req.limit
             )
@@ -136,14 +90,14 @@ def register_rpc(broker: NatsBroker, state: IngestState) -> None:
     @rpc_handler(broker, subjects, calls.ALERTS_RESOLVE)
     async def alerts_resolve(req: calls.AlertRef) -> AlertPublic:
         """Resolve by hand (idempotent); the rule stays latched until the breach clears."""
-        async with state.sessions.begin() as session:
+        async with rt.sessions.begin() as session:
             alert = await store.get_alert(session, req.user_id, req.alert_id)
             if alert is None:
                 raise NotFound("Alert not found")
             if alert.status == "resolved":
                 return alert_public(alert)
             resolve(alert, by=req.user_id)
-        await state.publisher.publish(alert, "resolved")
+        await rt.publisher.publish(alert, "resolved")
         return alert_public(alert)
 
 

@@ -1,0 +1,35 @@
+"""commands.run, commands.docker, commands.history: commands for agents and their history."""
+
+from __future__ import annotations
+
+from commands.runtime import CommandsRuntime
+from opswire.contract.resources import CommandResult, DockerResult
+from opswire.contract.rpc import (
+    COMMANDS_HISTORY,
+    COMMANDS_RUN,
+    DOCKER_RUN,
+    CommandHistory,
+    CommandRunFor,
+    DockerRun,
+)
+from opswire.runtime.faststream_rpc import rpc_handler
+
+
+def register(rt: CommandsRuntime) -> None:
+    broker, subjects = rt.broker, rt.subjects
+    max_concurrent = rt.settings.max_concurrent_commands
+
+    @rpc_handler(broker, subjects, COMMANDS_RUN, max_workers=max_concurrent)
+    async def run_command(request: CommandRunFor) -> CommandResult:
+        """Run a shell command on the agent and wait for its result."""
+        return await rt.service.run_shell(request)
+
+    @rpc_handler(broker, subjects, DOCKER_RUN, max_workers=max_concurrent)
+    async def run_docker(request: DockerRun) -> DockerResult:
+        """Run a Docker action through the agent and wait for its result."""
+        return await rt.service.run_docker(request)
+
+    @rpc_handler(broker, subjects, COMMANDS_HISTORY)
+    async def command_history(request: CommandHistory) -> list[CommandResult]:
+        """Past commands and Docker actions of a server, newest first."""
+        return await rt.service.history(request)
