@@ -6,8 +6,7 @@ import logging
 
 from commands.models import CommandRecord
 from commands.outcome import as_command_result, as_docker_result
-from opswire.contract.events import CommandResultEvent
-from opswire.contract.resources import CommandResult
+from opswire.contract.events import DockerResultEvent, ShellResultEvent
 from opswire.contract.subjects import Subjects
 from opswire.runtime.publisher import Publisher
 
@@ -17,34 +16,29 @@ log = logging.getLogger(__name__)
 PAYLOAD_MARGIN = 4096
 
 
-def result_event(record: CommandRecord) -> CommandResultEvent:
+def result_event(record: CommandRecord) -> ShellResultEvent | DockerResultEvent:
+    """The row's REST object with `kind` and `timestamp`, flat (DESIGN §9 'Events on NATS')."""
     if record.kind == "docker":
-        return CommandResultEvent(
-            kind="docker", server_id=record.server_id, result=as_docker_result(record)
-        )
-    return CommandResultEvent(
-        kind="shell", server_id=record.server_id, result=as_command_result(record)
-    )
+        return DockerResultEvent(**dict(as_docker_result(record)))
+    return ShellResultEvent(**dict(as_command_result(record)))
 
 
-def encode_within(event: CommandResultEvent, max_bytes: int) -> bytes:
+def encode_within(event: ShellResultEvent | DockerResultEvent, max_bytes: int) -> bytes:
     """The event as JSON, cutting output (shell) or data (docker) so it fits one NATS message.
 
     The full result stays in the history; the event says `truncated` or drops `data`.
     """
     payload = event.model_dump_json().encode()
-    result = event.result
     if len(payload) <= max_bytes:
         return payload
-    if isinstance(result, CommandResult):
-        output = result.output or ""
+    if isinstance(event, ShellResultEvent):
+        output = event.output or ""
         while len(payload) > max_bytes and output:
             output = output[: len(output) // 2]
-            cut = result.model_copy(update={"output": output, "truncated": True})
-            payload = event.model_copy(update={"result": cut}).model_dump_json().encode()
+            cut = event.model_copy(update={"output": output, "truncated": True})
+            payload = cut.model_dump_json().encode()
         return payload
-    cut_docker = result.model_copy(update={"data": None})
-    return event.model_copy(update={"result": cut_docker}).model_dump_json().encode()
+    return event.model_copy(update={"data": None}).model_dump_json().encode()
 
 
 class ResultPublisher:

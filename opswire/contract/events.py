@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from opswire.contract.frames import CommandFrame, CommandResponse, DockerCommandFrame, DockerResponse
 from opswire.contract.resources import AlertPublic, CommandResult, DockerResult
@@ -39,13 +39,25 @@ class AlertEvent(AlertPublic):
     timestamp: UtcDatetime = Field(default_factory=utc_now)
 
 
-class CommandResultEvent(BaseModel):
-    """`opswire.commands.<server_id>.results`: a finished shell command or Docker action."""
+class ShellResultEvent(CommandResult):
+    """A finished shell command: the `CommandResult` fields at the top level."""
 
-    kind: Literal["shell", "docker"]
-    server_id: uuid.UUID
+    kind: Literal["shell"] = "shell"
     timestamp: UtcDatetime = Field(default_factory=utc_now)
-    result: CommandResult | DockerResult
+
+
+class DockerResultEvent(DockerResult):
+    """A finished Docker action: the `DockerResult` fields at the top level."""
+
+    kind: Literal["docker"] = "docker"
+    timestamp: UtcDatetime = Field(default_factory=utc_now)
+
+
+class CommandResultEvent(
+    RootModel[Annotated[ShellResultEvent | DockerResultEvent, Field(discriminator="kind")]]
+):
+    """`opswire.commands.<server_id>.results`: a finished shell command or Docker action,
+    flat like every event (DESIGN §9): `kind` says which of the two it is."""
 
 
 class AuditEvent(BaseModel):

@@ -51,8 +51,8 @@ async def test_list_returns_the_agents_data(
         delivery = gateway.deliveries.get_nowait()
     assert delivery.frame.type == "docker_command" and delivery.frame.action == "list"
     assert (result["success"], result["status"], result["data"]) == (True, "succeeded", CONTAINERS)
-    event = CommandResultEvent.model_validate_json((await asyncio.wait_for(results.get(), 5)).data)
-    assert event.kind == "docker" and event.result.command_id == result["command_id"]
+    event = CommandResultEvent.model_validate_json((await asyncio.wait_for(results.get(), 5)).data).root
+    assert event.kind == "docker" and event.command_id == result["command_id"]
 
 
 async def test_agent_side_failure_is_success_false(
@@ -66,8 +66,8 @@ async def test_agent_side_failure_is_success_false(
         result = await rpc.call(DOCKER_RUN, docker_request(server_id, "stop", container_id="nope"))
     assert (result["success"], result["status"]) == (False, "failed")
     assert result["message"] == "No such container: nope"
-    event = CommandResultEvent.model_validate_json((await asyncio.wait_for(results.get(), 5)).data)
-    assert event.kind == "docker" and event.result.status == "failed"
+    event = CommandResultEvent.model_validate_json((await asyncio.wait_for(results.get(), 5)).data).root
+    assert event.kind == "docker" and event.status == "failed"
 
 
 async def test_logs_tail_defaults_and_is_passed_on(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -10,7 +11,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from opswire.contract.events import CommandResultEvent
+from opswire.contract.events import CommandResultEvent, DockerResultEvent, ShellResultEvent
 from opswire.contract.rpc import COMMANDS_HISTORY, COMMANDS_PING, COMMANDS_RUN
 from opswire.runtime.rpc import RpcClient, RpcError
 from tests.commands.conftest import GRACE_S
@@ -31,9 +32,11 @@ def run_request(
     }
 
 
-async def next_event(results: asyncio.Queue[Msg]) -> tuple[CommandResultEvent, Msg]:
+async def next_event(
+    results: asyncio.Queue[Msg],
+) -> tuple[ShellResultEvent | DockerResultEvent, Msg]:
     msg = await asyncio.wait_for(results.get(), 5)
-    return CommandResultEvent.model_validate_json(msg.data), msg
+    return CommandResultEvent.model_validate_json(msg.data).root, msg
 
 
 def answering(output: str, exit_code: int, **extra: object):  # type: ignore[no-untyped-def]
@@ -68,7 +71,14 @@ async def test_exit_zero_succeeds_with_output_and_event(
 
     event, msg = await next_event(results)
     assert event.kind == "shell" and event.server_id == server_id
-    assert event.result.command_id == result["command_id"] and event.result.status == "succeeded"
+    assert event.command_id == result["command_id"] and event.status == "succeeded"
+    # Flat, like every event (DESIGN §9): the REST object's fields at the top level.
+    published = json.loads(msg.data)
+    assert "result" not in published
+    assert {k: published[k] for k in ("command", "output", "exit_code", "duration_ms")} == {
+        "command": result["command"], "output": "hi\n", "exit_code": 0, "duration_ms": 42
+    }
+    assert {"server_id", "timestamp", "kind", "status", "created_at"} <= published.keys()
     assert msg.headers is not None
     assert msg.headers["Nats-Msg-Id"] == f"{result['command_id']}:succeeded"
 
@@ -84,7 +94,7 @@ async def test_non_zero_exit_fails(
         result = await rpc.call(COMMANDS_RUN, run_request(server_id, "false"))
     assert (result["status"], result["exit_code"], result["output"]) == ("failed", 3, "boom")
     event, _ = await next_event(results)
-    assert event.result.status == "failed"
+    assert event.status == "failed"
 
 
 async def test_agent_side_timeout_is_timeout(
@@ -125,7 +135,7 @@ async def test_no_answer_times_out_and_late_reply_updates_history(
         assert result["status"] == "timeout" and result["output"] is None
         assert 1 + GRACE_S - 0.05 <= waited < 1 + GRACE_S + 2
         event, msg = await next_event(results)
-        assert event.result.status == "timeout"
+        assert event.status == "timeout"
         assert msg.headers and msg.headers["Nats-Msg-Id"] == f"{result['command_id']}:timeout"
 
         delivery = gateway.deliveries.get_nowait()
@@ -133,7 +143,7 @@ async def test_no_answer_times_out_and_late_reply_updates_history(
         # The late result is stored first, then published: the event means history has it.
         event, msg = await next_event(results)
 
-    assert event.result.command_id == result["command_id"] and event.result.status == "succeeded"
+    assert event.command_id == result["command_id"] and event.status == "succeeded"
     assert msg.headers and msg.headers["Nats-Msg-Id"] == f"{result['command_id']}:succeeded"
     [entry] = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server_id)})
     assert entry["command_id"] == result["command_id"]
@@ -177,12 +187,12 @@ async def test_unconfirmed_delivery_is_unavailable_and_kept_for_a_late_reply(
             await rpc.call(COMMANDS_RUN, run_request(server_id))
         assert caught.value.code == "unavailable"
         event, _ = await next_event(results)
-        assert event.result.status == "failed"
+        assert event.status == "failed"
         # The agent may have run it after all: its answer still lands in the history.
         delivery = gateway.deliveries.get_nowait()
         await gateway.reply(delivery, shell_response(delivery.frame, "ran anyway", 0))
         event, _ = await next_event(results)
-    assert event.result.status == "succeeded"
+    assert event.status == "succeeded"
     [entry] = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server_id)})
     assert (entry["status"], entry["output"]) == ("succeeded", "ran anyway")
 

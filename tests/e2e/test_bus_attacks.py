@@ -307,7 +307,7 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
     assert orjson.loads((await live["metrics"].next_msg(10)).data)["cpu_percent"] == 97.0
     assert orjson.loads((await live["logs"].next_msg(10)).data)["message"] == "hello other systems"
     assert orjson.loads((await live["alerts"].next_msg(10)).data)["server_id"] == sid
-    assert orjson.loads((await live["results"].next_msg(10)).data)["result"]["output"] == "up 3 days"
+    assert orjson.loads((await live["results"].next_msg(10)).data)["output"] == "up 3 days"
     # A second agent connection is presence news (and replaces the first: reconnect it).
     key = await fleet.api.post("/api-keys", json={"server_id": sid, "name": "second"})
     second = await Socket.agent(up.base_url.replace("http://", "ws://"), key.json()["key"])
@@ -323,7 +323,7 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
     await stored.ack()
     ordered = await js.subscribe(f"opswire.commands.{sid}.results", ordered_consumer=True,
                                  deliver_policy=DeliverPolicy.ALL)
-    assert orjson.loads((await ordered.next_msg(10)).data)["result"]["command_id"] == command["command_id"]
+    assert orjson.loads((await ordered.next_msg(10)).data)["command_id"] == command["command_id"]
 
 
 async def test_stream_messages_pushed_onto_internal_subjects_change_nothing(

@@ -86,7 +86,7 @@ async def test_containers_are_listed_and_driven_through_the_agent(
     # Every action is a result event on NATS (list, 3 actions, ghost, logs).
     events = [await results.next_data() for _ in range(6)]
     assert all(e["kind"] == "docker" and e["server_id"] == server_id for e in events)
-    by_id = {e["result"]["command_id"]: e["result"] for e in events}
+    by_id = {e["command_id"]: e for e in events}
     assert all(by_id[cid]["success"] is True for cid in command_ids)
     assert by_id[ghost.json()["command_id"]]["success"] is False
     assert by_id[ghost.json()["command_id"]]["status"] == "failed"

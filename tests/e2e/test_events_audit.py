@@ -46,16 +46,16 @@ async def test_each_finished_command_is_an_event(
 
     events = [await results.next(timeout_s=5) for _ in range(4)]
     assert {subject for subject, _ in events} == {stack.subjects.command_results(server_id)}
-    got = {e["result"]["command_id"]: e for _, e in events}
+    got = {e["command_id"]: e for _, e in events}
     for reply in replies:
         event = got[reply.json()["command_id"]]
         assert event["kind"] == "shell" and event["server_id"] == server_id
-        assert event["result"]["status"] == reply.json()["status"]
-        assert event["result"]["command"] == reply.json()["command"]
+        assert event["status"] == reply.json()["status"]
+        assert event["command"] == reply.json()["command"]
         assert datetime.fromisoformat(event["timestamp"]).tzinfo is not None
     docker = got[restart.json()["command_id"]]
-    assert docker["kind"] == "docker" and docker["result"]["action"] == "restart"
-    assert docker["result"]["success"] is True and docker["result"]["container_id"] == "web"
+    assert docker["kind"] == "docker" and docker["action"] == "restart"
+    assert docker["success"] is True and docker["container_id"] == "web"
 
     # A command refused (agent offline) finished nothing: no event.
     await agent.close()
