@@ -75,11 +75,15 @@ class Counters:
         self.latencies_ms: list[float] = []
 
 
-async def agent(ws_base: str, api_key: str, rate: float, until: float, counters: Counters) -> None:
+async def agent(ws_base: str, api_key: str, rate: float, seconds: float, counters: Counters,
+                connected: asyncio.Barrier) -> None:
     async with websockets.connect(f"{ws_base}/api/v1/agents/ws", max_size=2**20, compression=None) as ws:
         await ws.send(orjson.dumps({"type": "auth", "api_key": api_key}).decode())
         reply = orjson.loads(await ws.recv())
         assert reply["type"] == "auth_success", reply
+        # Every agent connected before any sends: the handshakes are not measured under load.
+        await connected.wait()
+        until = time.monotonic() + seconds
 
         async def count_errors() -> None:
             # Frames are handled in order: the pong after the last sample means every
@@ -142,9 +146,12 @@ async def run(args: argparse.Namespace, base: str, db_url: str) -> None:
         dashboards.append(asyncio.create_task(dashboard(ws_base, server_id, token, counters, ready)))
         await ready.wait()
     before = await stored_rows(db_url)
+    connected = asyncio.Barrier(len(servers) + 1)
+    agents = [asyncio.create_task(agent(ws_base, key, args.rate, args.seconds, counters, connected))
+              for _, key in servers]
+    await connected.wait()
     started = time.monotonic()
-    until = started + args.seconds
-    await asyncio.gather(*(agent(ws_base, key, args.rate, until, counters) for _, key in servers))
+    await asyncio.gather(*agents)
     send_s = time.monotonic() - started  # until the gateway has handled every frame
     accepted = counters.sent - counters.errors
     deadline = time.monotonic() + 120
