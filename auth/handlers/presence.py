@@ -18,7 +18,7 @@ from opswire.contract.types import utc_now
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
 from opswire.runtime.nats import from_stream
 from opswire.runtime.permissions import AUTH_PRESENCE
-from opswire.runtime.service import LoopTask
+from opswire.runtime.tasks import LoopTask
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from nats.js.errors import BadRequestError
 from opswire.contract.subjects import Subjects
 from opswire.runtime.permissions import OWNED_STREAMS, Role, inbox_prefix
 from opswire.runtime.settings import CommonSettings
+from opswire.runtime.tasks import LoopTask
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ async def ensure_streams(js: JetStreamContext, subjects: Subjects, role: Role | 
     return created
 
 
-class StreamKeeper:
+class StreamKeeper(LoopTask):
     """Recreates the streams a service owns if they vanish (deleted by an operator or a
     tool), and tells `on_recreated` so consumers can be set up again."""
 
@@ -169,24 +170,14 @@ class StreamKeeper:
         self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 5.0,
         on_recreated: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
+        super().__init__(self._keep, name=f"streams-{role}")
         self._js = js
         self._subjects = subjects
         self._role = role
         self._interval_s = interval_s
         self._on_recreated = on_recreated
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"streams-{self._role}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def _keep(self) -> None:
         failing = False
         while True:
             await asyncio.sleep(self._interval_s)

@@ -95,14 +95,8 @@ def _reader_api(stream: str) -> list[str]:
 
 def _service_durable_denials(stream: str, durable: str) -> list[str]:
     """A service's durable is not another system's: it may look at it, never take from it."""
-    return [
-        f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
-        f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-        f"$JS.ACK.{stream}.{durable}.>",
-    ]
+    taking = [api for api in _durable_api(stream, durable) if ".INFO." not in api]
+    return [*taking, f"$JS.API.CONSUMER.DELETE.{stream}.{durable}"]
 
 
 def role_permissions(role: Role, subjects: Subjects) -> Permissions:

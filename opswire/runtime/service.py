@@ -19,9 +19,9 @@ import inspect
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -66,25 +66,6 @@ class Background(Stoppable, Protocol):
 
 
 B = TypeVar("B", bound=Background)
-
-
-class LoopTask:
-    """A coroutine that runs until cancelled (a sweeper, a poller), as a background task."""
-
-    def __init__(self, run: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
-        self._run = run
-        self._name = name
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
 
 class ServiceRuntime:

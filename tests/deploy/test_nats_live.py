@@ -22,6 +22,7 @@ from tests.deploy.natsproc import (
     route_environ,
     running,
 )
+from tests.helpers.natsproto import assert_connect_refused
 
 
 async def _connect(url: str, role: str, password: str) -> Client:
@@ -67,29 +68,13 @@ async def _subscriber_is_denied(url: str, password: str) -> None:
         await client.close()
 
 
-async def _refused(port: int, credentials: dict[str, str]) -> None:
-    """Spoken in the NATS protocol itself (nats-py leaks its socket on a refused connect)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        info = await reader.readline()
-        assert info.startswith(b"INFO ") and json.loads(info[5:])["auth_required"] is True
-        connect = {"verbose": False, "pedantic": False, "protocol": 1, **credentials}
-        writer.write(b"CONNECT " + json.dumps(connect).encode() + b"\r\nSUB > 1\r\nPING\r\n")
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.readline(), 5)
-        assert answer.startswith(b"-ERR 'Authorization Violation'"), answer
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
 async def test_single_conf_enforces_the_roles(tmp_path: Path) -> None:
     passwords = role_passwords()
     node = Node(NATS_DIR / "single.conf", password_environ(passwords))
     with running([node], tmp_path):
-        await _refused(node.port, {})  # anonymous
-        await _refused(node.port, {"user": "gateway", "pass": "p" + "1" * 32})
-        await _refused(node.port, {"user": "subscriber", "pass": passwords["gateway"]})
+        for credentials in ({}, {"user": "gateway", "pass": "p" + "1" * 32},
+                            {"user": "subscriber", "pass": passwords["gateway"]}):
+            await assert_connect_refused("127.0.0.1", node.port, credentials)
 
         subscriber = await _connect(node.url, "subscriber", passwords["subscriber"])
         gateway = await _connect(node.url, "gateway", passwords["gateway"])

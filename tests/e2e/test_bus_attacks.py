@@ -29,6 +29,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from opswire.launcher.embedded import free_port
 from opswire.runtime.permissions import ROLES, Role, inbox_prefix
 from tests.helpers.client import Api, Socket, eventually, log_frame, metrics_frame
+from tests.helpers.natsproto import assert_connect_refused
 from tests.helpers.up import opswire_up
 
 pytestmark = pytest.mark.timeout(240)
@@ -144,18 +145,7 @@ async def test_a_connection_without_valid_credentials_is_refused(
 ) -> None:
     """Spoken in the NATS protocol itself, as any client would."""
     host, port = up.nats_url.removeprefix("nats://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        info = await reader.readline()
-        assert info.startswith(b"INFO ") and orjson.loads(info[5:])["auth_required"] is True
-        connect = {"verbose": False, "pedantic": False, "protocol": 1, **credentials}
-        writer.write(b"CONNECT " + orjson.dumps(connect) + b"\r\nSUB > 1\r\nPING\r\n")
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.readline(), 5)
-        assert answer.startswith(b"-ERR 'Authorization Violation'"), answer
-    finally:
-        writer.close()
-        await writer.wait_closed()
+    await assert_connect_refused(host, int(port), credentials)
 
 
 async def test_rpc_as_a_fake_user_is_refused(up: Up, fleet: Fleet, attacker: Probe) -> None:
@@ -184,8 +174,9 @@ async def test_only_the_commands_service_reaches_an_agent_inbox(
     })
     inbox = f"opswire.agent.{fleet.server_id}.inbox"
     await attacker.publish_refused(inbox, delivery)
-    for role in ("gateway", "auth", "ingest"):
-        service = await _as(up, role)  # type: ignore[arg-type]
+    others: tuple[Role, ...] = ("gateway", "auth", "ingest")
+    for role in others:
+        service = await _as(up, role)
         try:
             await service.publish_refused(inbox, delivery)
         finally:

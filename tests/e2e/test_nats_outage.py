@@ -30,7 +30,9 @@ async def stack_on_own_nats(
 ) -> AsyncIterator[Stack]:
     database_url = await create_database(postgres_admin_url)
     try:
-        async with running_stack(own_nats.admin_url, database_url, Namespace.new(), jwt_secret, tmp_path) as stack:
+        async with running_stack(
+            own_nats.admin_url, database_url, Namespace.new(), jwt_secret, tmp_path
+        ) as stack:
             yield stack
     finally:
         await drop_database(postgres_admin_url, database_url)
