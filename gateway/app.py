@@ -9,8 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
@@ -25,6 +30,10 @@ from opswire.runtime.rpc import RpcClient
 from opswire.runtime.tokens import TokenService
 
 log = logging.getLogger(__name__)
+
+# Swagger UI and ReDoc assets ship in the fastapi-offline wheel: /docs and /redoc work offline.
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -59,6 +68,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version=__version__,
         description="Watch and operate a fleet of servers. REST API of the opswire gateway.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     # The largest legitimate body is a 64 KiB command; refuse megabytes before parsing them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -66,4 +77,44 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(ws_router, prefix="/api/v1")
+    _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc served with assets from this gateway, never a CDN."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = _root_path(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+        )
+
+    @app.get(oauth2_redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = _root_path(request)
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
+def _root_path(request: Request) -> str:
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
