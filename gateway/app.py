@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
 
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 # Swagger UI and ReDoc assets ship in the fastapi-offline wheel: /docs and /redoc work offline.
 DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/docs-assets"
+
+# What a page on an allowed origin (OPSWIRE_CORS_ORIGINS) may send; tokens travel in headers, not cookies.
+CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["authorization", "content-type", "idempotency-key", "x-api-key"]
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -73,6 +78,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     # The largest legitimate body is a 64 KiB command; refuse megabytes before parsing them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Outermost: preflights are answered before anything else looks at the request.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+        )
     install_error_handlers(app)
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import NoDecode
 
 from opswire.runtime.settings import CommonSettings, JwtSettings
+
+# scheme://host[:port]: what a browser sends as Origin (no path, no trailing slash).
+_ORIGIN = re.compile(r"^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$")
 
 
 class GatewaySettings(CommonSettings, JwtSettings):
@@ -41,6 +47,37 @@ class GatewaySettings(CommonSettings, JwtSettings):
     tls_key: Path | None = Field(
         default=None, validate_default=True, description="PEM private key of OPSWIRE_TLS_CERT."
     )
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Comma-separated origins (https://host[:port], or *) whose web pages may call the REST API; "
+            "empty: no cross-origin access."
+        ),
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            normal = origin.strip().lower()
+            port = normal.rsplit(":", 1)[-1] if re.search(r":[0-9]+$", normal) else None
+            if normal != "*" and (not _ORIGIN.match(normal) or (port is not None and int(port) > 65_535)):
+                raise ValueError(
+                    f"{origin!r} is not an origin; each must be "
+                    "scheme://host[:port] without a path (e.g. https://dash.example.com:8443), or *"
+                )
+            if normal not in origins:
+                origins.append(normal)
+        return origins
 
     @field_validator("tls_cert", "tls_key")
     @classmethod
