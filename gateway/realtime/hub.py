@@ -28,6 +28,7 @@ from opswire.contract.events import AlertEvent
 from opswire.contract.jsonlimits import UnfitJson, load_object
 from opswire.contract.subjects import Subjects
 from opswire.contract.telemetry import LogLine, MetricsSample
+from opswire.runtime.nats import from_stream
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,10 @@ def _forwarder(
     head = b'{"type":"' + frame_type.encode() + b'","data":'
 
     async def forward(msg: Msg) -> None:
+        if from_stream(msg.reply):
+            # Stored messages pushed back onto a live subject: old news, never shown again.
+            log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": "replayed"})
+            return
         reason = _rejection(frame_type, server_id, msg.data)
         if reason is not None:
             log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": reason})

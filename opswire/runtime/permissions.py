@@ -61,6 +61,11 @@ def _owner_api(stream: str) -> list[str]:
     return [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE")]
 
 
+def _warden_api(stream: str) -> list[str]:
+    """Listing and deleting others' consumers of a public stream (see `warden.py`)."""
+    return [f"$JS.API.CONSUMER.LIST.{stream}", f"$JS.API.CONSUMER.DELETE.{stream}.*"]
+
+
 def _durable_api(stream: str, durable: str) -> list[str]:
     """Create (every form nats-py and other clients use), inspect, pull from and ack one durable."""
     return [
@@ -113,6 +118,8 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
     durables = [(stream(attr), name) for attr, name in DURABLES.get(role, ())]
     owned = [api for attr in OWNED_STREAMS.get(role, ()) for api in _owner_api(stream(attr))]
+    owned += [api for attr in OWNED_STREAMS.get(role, ()) if attr in PUBLIC_STREAMS
+              for api in _warden_api(stream(attr))]
     pulls = [api for s, d in durables for api in _durable_api(s, d)]
     if role == "gateway":
         return Permissions(

@@ -41,6 +41,7 @@ from opswire.runtime.nats import StreamKeeper, ensure_streams, service_broker
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.settings import DatabaseSettings, load_settings
+from opswire.runtime.warden import ConsumerWarden
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ class ServiceRuntime:
     async def _subscribed(self) -> None:
         if self.role in OWNED_STREAMS:
             await self.start(StreamKeeper(self.js, self.subjects, self.role))
+            await self.start(ConsumerWarden(self.js, self.subjects, self.role))
         for hook in self._ready:
             await hook()
         # The server has seen every SUB once this returns: the service is really ready.

@@ -317,29 +317,37 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
     assert orjson.loads((await ordered.next_msg(10)).data)["command_id"] == command["command_id"]
 
 
-async def test_stream_messages_pushed_onto_internal_subjects_change_nothing(
+async def test_push_consumers_aimed_at_internal_subjects_are_removed_and_change_nothing(
     up: Up, fleet: Fleet, attacker: Probe
 ) -> None:
-    """A consumer's deliver subject is the creator's choice: aim stored samples that look
-    like a control notice at the agent's control subject and an RPC method."""
+    """A consumer's deliver subject is its creator's choice (nats-server does not check it
+    against publish permissions): aim stored samples that look like a control notice at
+    the agent's control subject, an RPC queue group, the agent's inbox and another
+    stream's subject. The stream's owner deletes such consumers; meanwhile nothing
+    internal acts on what they deliver."""
     sid = fleet.server_id
     await fleet.agent.send(metrics_frame(action="close", reason="deleted", user_id=fleet.user_id))
     js = attacker.nc.jetstream()
     # (subject, the queue group its service listens in: a push consumer must name it)
     deliver_to = [(f"opswire.agent.{sid}.control", None), ("opswire.rpc.auth.servers.delete", "auth"),
-                  (f"opswire.agent.{sid}.inbox", None)]
+                  (f"opswire.agent.{sid}.inbox", None), (f"opswire.alerts.{sid}", None)]
     names = []
     for n, (subject, group) in enumerate(deliver_to):
         info = await js.add_consumer("OPSWIRE_METRICS", ConsumerConfig(
             durable_name=f"aimed-{n}", deliver_subject=subject, deliver_group=group,
             filter_subject=f"opswire.metrics.{sid}"))
         names.append(info.name)
+    # One aimed at the subscriber's own inbox is what push consumers are for: it stays.
+    own = await js.add_consumer("OPSWIRE_METRICS", ConsumerConfig(
+        durable_name="own-inbox", deliver_subject=f"{inbox_prefix('subscriber')}.mine",
+        filter_subject=f"opswire.metrics.{sid}"))
 
-    async def all_delivered() -> bool:
-        infos = [await js.consumer_info("OPSWIRE_METRICS", name) for name in names]
-        return all(info.delivered is not None and info.delivered.stream_seq > 0 for info in infos)
+    async def all_removed() -> bool:
+        existing = {c.name for c in await js.consumers_info("OPSWIRE_METRICS")}
+        return not existing & set(names)
 
-    await eventually(all_delivered)
+    await eventually(all_removed, timeout_s=10)
+    assert (await js.consumer_info("OPSWIRE_METRICS", str(own.name))).name == own.name
     # The agent is still connected and still the user's.
     await fleet.agent.send({"type": "ping"})
     assert (await fleet.agent.recv_type("pong"))["type"] == "pong"
