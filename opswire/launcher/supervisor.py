@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
 import os
@@ -14,6 +15,10 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 STOP_TIMEOUT_S = 15.0
+# Output is read in chunks, never with readline(): a line over the stream's limit (64 KiB)
+# would raise and leave the child unsupervised. Longer lines are printed in pieces.
+READ_CHUNK_BYTES = 64 * 1024
+MAX_LINE_CHARS = 16 * 1024
 
 
 @dataclass
@@ -66,7 +71,12 @@ class Supervisor:
         while not self.stopping:
             child.process = await self._spawn(child)
             assert child.process.stdout is not None
-            await self._pump(child.name, child.process.stdout)
+            try:
+                await self._pump(child.name, child.process.stdout)
+            except Exception as exc:  # never stop supervising over output
+                self._say(child.name, f"output pump failed ({exc.__class__.__name__}: {exc}); output dropped")
+                while await child.process.stdout.read(READ_CHUNK_BYTES):
+                    pass  # keep the pipe drained so the child never blocks on a write
             code = await child.process.wait()
             if self.stopping:
                 return
@@ -77,8 +87,29 @@ class Supervisor:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self._say(name, line.decode(errors="replace").rstrip())
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""  # the unfinished last line, at most MAX_LINE_CHARS
+        continued = False  # pending continues a line already partly printed
+        while chunk := await stream.read(READ_CHUNK_BYTES):
+            *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+            for line in lines:
+                self._say_line(name, line, continued)
+                continued = False
+            while len(pending) > MAX_LINE_CHARS:
+                self._say_line(name, pending[:MAX_LINE_CHARS], continued)
+                pending, continued = pending[MAX_LINE_CHARS:], True
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            self._say_line(name, pending, continued)
+
+    def _say_line(self, name: str, line: str, continued: bool) -> None:
+        """One line of output, in pieces of MAX_LINE_CHARS; pieces after the first start with '… '."""
+        line = line.rstrip()
+        if continued and not line:
+            return  # the line's end came right after a printed piece
+        for start in range(0, max(len(line), 1), MAX_LINE_CHARS):
+            piece = line[start : start + MAX_LINE_CHARS]
+            self._say(name, f"… {piece}" if continued or start else piece)
 
     def _say(self, name: str, text: str) -> None:
         sys.stdout.write(f"[{name:<{self._width}}] {text}\n")
