@@ -5,9 +5,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
+from typing import Any
+
+from opswire import __version__
 
 SERVICES = ("gateway", "ingest", "commands", "auth")
+# The settings class each service reads its environment with: its --help lists them.
+SETTINGS = {
+    "gateway": "gateway.settings:GatewaySettings",
+    "ingest": "ingest.settings:IngestSettings",
+    "commands": "commands.settings:CommandsSettings",
+    "auth": "auth.settings:AuthSettings",
+}
 
 
 def _run_service(name: str) -> None:
@@ -26,16 +37,74 @@ def _port(text: str) -> int:
     return port
 
 
+def settings_class(service: str) -> Any:
+    module, _, name = SETTINGS[service].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def env_names(cls: Any, field: str) -> list[str]:
+    """The variables a settings field is read from, the preferred first (as in
+    opswire.runtime.settings: the alias choices, else env_prefix + the field name)."""
+    from pydantic import AliasChoices
+
+    alias = cls.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
+    return [f"{cls.model_config.get('env_prefix', '')}{field}".upper()]
+
+
+def _default_text(info: Any) -> str:
+    if info.is_required():
+        return "required"
+    default = info.get_default(call_default_factory=True)
+    if default is None or default == [] or default == "":
+        return "unset"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return str(default)
+
+
+def environment_help(cls: Any) -> str:
+    """The epilog of a service's --help: every variable its settings class reads."""
+    lines = ["environment variables (a bad value stops the service with a message naming it):"]
+    for field, info in cls.model_fields.items():
+        names = env_names(cls, field)
+        title = names[0] + (f" (or {', '.join(names[1:])})" if names[1:] else "")
+        text = f"{info.description + ' ' if info.description else ''}[default: {_default_text(info)}]"
+        lines.append(f"  {title}")
+        lines.extend(textwrap.wrap(text, width=76, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opswire", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"opswire {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SERVICES:
-        sub.add_parser(name, help=f"run the {name} service (settings from the environment)")
-    up = sub.add_parser("up", help="run the whole stack on this machine")
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=_port, default=8000)
-    up.add_argument("--data-dir", default=".opswire")
-    up.add_argument("--demo", action="store_true", help="also run an agent for this machine")
+        sub.add_parser(
+            name, help=f"run the {name} service (settings from the environment)",
+            description=f"Run the {name} service against NATS_URL"
+            + ("" if name == "gateway" else " and DATABASE_URL") + ".",
+            epilog=environment_help(settings_class(name)),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    up = sub.add_parser(
+        "up", help="run the whole stack on this machine",
+        description="Run the whole stack on this machine: the four services, an embedded nats-server "
+        "unless NATS_URL is set and an embedded PostgreSQL unless DATABASE_URL is set. Ready when it "
+        "prints the URL; Ctrl-C or SIGTERM stops everything it started.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address the gateway listens on")
+    up.add_argument("--port", type=_port, default=8000,
+                    help="port of the gateway (0: any free port)")
+    up.add_argument("--data-dir", default=".opswire",
+                    help="where the embedded servers' data, the JWT secret and passwords are kept "
+                    "across restarts")
+    up.add_argument("--demo", action="store_true",
+                    help="also run an agent for this machine, so metrics flow at once")
     sub.add_parser("agent", help="run an agent (see `opswire agent --help`)", add_help=False)
     sub.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects")
     nats_config = sub.add_parser(
