@@ -156,12 +156,18 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
             (stream(attr), name) for durables_of in DURABLES.values() for attr, name in durables_of
             if attr in PUBLIC_STREAMS
         ]
+        # The nameless create carries the consumer's name only in its payload, where no
+        # permission can see it: with it, anyone could rewrite a service's durable (its
+        # filter, so the service silently skips messages). Refused where services consume.
+        nameless = sorted({f"$JS.API.CONSUMER.CREATE.{s}" for s, _ in service_durables})
         return Permissions(
             publish_allow=[
                 "$JS.API.INFO", "$JS.API.STREAM.NAMES",
                 *[api for attr in PUBLIC_STREAMS for api in _reader_api(stream(attr))],
             ],
-            publish_deny=[api for s, d in service_durables for api in _service_durable_denials(s, d)],
+            publish_deny=[
+                *nameless, *[api for s, d in service_durables for api in _service_durable_denials(s, d)]
+            ],
             subscribe_allow=[
                 f"{p}.metrics.>", f"{p}.logs.>", f"{p}.alerts.>", f"{p}.agents.>",
                 f"{p}.commands.*.results", inbox,

@@ -253,6 +253,8 @@ async def test_services_may_not_speak_for_each_other(up: Up, fleet: Fleet) -> No
      "$JS.API.CONSUMER.DURABLE.CREATE.OPSWIRE_EVENTS.auth-presence",
      "$JS.ACK.OPSWIRE_EVENTS.auth-presence.1.1.1.1.1",
      "$JS.API.CONSUMER.CREATE.OPSWIRE_AUDIT",
+     # Nameless: the name would be in the payload, where ingest's own durable could be named.
+     "$JS.API.CONSUMER.CREATE.OPSWIRE_METRICS",
      "$JS.API.STREAM.INFO.OPSWIRE_AUDIT"],
 )
 async def test_a_services_durable_consumer_and_private_stream_are_its_own(
@@ -306,15 +308,20 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
     assert presence["server_id"] == sid
     fleet.agent = second
 
-    # Its own consumers on the public streams: a durable one and an ordered one.
+    # Its own consumers on the public streams: durable ones and an ordered one.
     js = nc.jetstream()
     durable = await js.pull_subscribe(f"opswire.metrics.{sid}", durable="my-tool", stream="OPSWIRE_METRICS")
     [stored] = await durable.fetch(1, timeout=10)
     assert orjson.loads(stored.data)["cpu_percent"] == 97.0
     await stored.ack()
-    ordered = await js.subscribe(f"opswire.commands.{sid}.results", ordered_consumer=True,
-                                 deliver_policy=DeliverPolicy.ALL)
-    assert orjson.loads((await ordered.next_msg(10)).data)["command_id"] == command["command_id"]
+    results = await js.pull_subscribe(f"opswire.commands.{sid}.results", durable="my-results",
+                                      stream="OPSWIRE_EVENTS")
+    [result] = await results.fetch(1, timeout=10)
+    assert orjson.loads(result.data)["command_id"] == command["command_id"]
+    ordered = await js.subscribe(
+        f"opswire.alerts.{sid}", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    assert orjson.loads((await ordered.next_msg(10)).data)["server_id"] == sid
 
 
 async def test_push_consumers_aimed_at_internal_subjects_are_removed_and_change_nothing(
