@@ -1,12 +1,16 @@
 # The two-command quick start: `make up` runs opswire, `make test` runs every test.
 # Needs only Python 3.11+ and make; everything else is installed into .venv.
+# `make lint`: ruff and mypy, at the versions pinned here (docs/development.md).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LINT_TOOLS := ruff==0.14.0 mypy==1.18.2
+LINT_STAMP := $(VENV)/.lint-stamp
+TYPED := opswire auth commands ingest gateway agent bench
 
-.PHONY: install up demo test bench asyncapi clean
+.PHONY: install up demo test lint bench asyncapi clean
 
 install: $(STAMP)
 
@@ -25,6 +29,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+$(LINT_STAMP): $(STAMP) Makefile
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(LINT_TOOLS)
+	touch $(LINT_STAMP)
+
+# Not `ruff format --check`: the tree is not formatted with ruff yet.
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py $(ARGS)
