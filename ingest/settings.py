@@ -14,7 +14,9 @@ class IngestSettings(DatabaseSettings):
         default=1.0, description="Longest wait to fill a batch before storing what arrived."
     )
     ack_wait_s: PositiveSeconds = Field(
-        default=30.0, description="JetStream redelivers a message not acked within this time."
+        default=5.0,
+        description="A batch not acked within this time is redelivered (to another replica: "
+        "the takeover time of a dead one); a live consumer extends it while it works.",
     )
     retry_delay_s: PositiveSeconds = Field(
         default=5.0, description="Redelivery delay of a batch whose write failed (database down)."

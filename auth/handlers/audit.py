@@ -51,6 +51,7 @@ def audit_consumer(rt: AuthRuntime) -> PullConsumer:
         subject=rt.subjects.all_audit,
         durable=AUTH_AUDIT,
         batch=AUDIT_BATCH,
+        replicas=rt.settings.stream_replicas,
     )
 
     async def handle(raw: Sequence[Msg]) -> None:

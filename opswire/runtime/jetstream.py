@@ -10,6 +10,11 @@ batch loop lets nats-py 2.16's `asyncio.TimeoutError` escape mid-collection and
 restarts, stranding the messages it had already fetched until `ack_wait`. Here a
 long-poll `fetch` returns as soon as anything is available (low latency) and
 returns up to `batch` messages when more are waiting (throughput).
+
+Takeover: `ack_wait` is short (5 s), so the batch of a replica that died comes back
+to another replica within about that. A live handler that takes longer keeps its
+batch: every `ack_wait / 2` while it runs, the batch's messages not yet acked get an
+in-progress ack (`+WPI`), which restarts their `ack_wait` on the server.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +43,20 @@ class PullConsumerSpec:
     subject: str
     durable: str
     batch: int = 100
-    ack_wait_s: float = 30.0
+    # A dead consumer's batch is redelivered this long after its last (progress) ack.
+    ack_wait_s: float = 5.0
     # -1: retry until stored; poison messages are terminated by the handler instead.
     max_deliver: int = -1
     max_ack_pending: int = 1000
     fetch_timeout_s: float = 5.0
     retry_after_error_s: float = 1.0
+    # Copies of the consumer's state (OPSWIRE_STREAM_REPLICAS), like its stream's.
+    replicas: int = 1
+
+    @property
+    def progress_every_s(self) -> float:
+        """How often a batch still being handled is reported in progress."""
+        return self.ack_wait_s / 2
 
 
 class PullConsumer:
@@ -71,11 +85,30 @@ class PullConsumer:
             ack_wait=spec.ack_wait_s,
             max_deliver=spec.max_deliver,
             max_ack_pending=spec.max_ack_pending,
+            num_replicas=spec.replicas,
         )
         assert self._js is not None, "start() first"
+        await self._update_existing(config)
         return await self._js.pull_subscribe(
             spec.subject, durable=spec.durable, stream=spec.stream, config=config
         )
+
+    async def _update_existing(self, config: ConsumerConfig) -> None:
+        """Give a durable made by an older version (ack_wait 30 s, one replica) this
+        spec's ack_wait and replicas; binding alone would keep the old ones."""
+        assert self._js is not None
+        spec = self._spec
+        try:
+            info = await self._js.consumer_info(spec.stream, spec.durable)
+        except NotFoundError:
+            return  # pull_subscribe creates it
+        current = info.config
+        stale_wait = abs((current.ack_wait or 0) - spec.ack_wait_s) > 0.001
+        if stale_wait or (current.num_replicas or 1) != spec.replicas:
+            await self._js.add_consumer(spec.stream, config)  # same name: an update
+            log.info("consumer updated", extra={"consumer": spec.durable,
+                                                "ack_wait_s": spec.ack_wait_s,
+                                                "replicas": spec.replicas})
 
     async def _rebind(self) -> None:
         old, self._sub = self._sub, None
@@ -130,7 +163,32 @@ class PullConsumer:
                 log.info("fetching again", extra={"consumer": spec.durable})
                 failing = False
             try:
-                await self._handler(messages)
+                await self._handle(messages)
             except Exception:
                 # Unacked messages come back after ack_wait; keep consuming.
                 log.exception("batch handler failed", extra={"consumer": spec.durable})
+
+    async def _handle(self, messages: Sequence[Msg]) -> None:
+        """Run the handler; while it runs, report the batch in progress every
+        `ack_wait / 2` so the server does not hand it to another replica."""
+        handling = asyncio.ensure_future(self._handler(messages))
+        try:
+            while True:
+                done, _ = await asyncio.wait({handling}, timeout=self._spec.progress_every_s)
+                if done:
+                    break
+                await self._in_progress(messages)
+        except asyncio.CancelledError:
+            handling.cancel()
+            raise
+        handling.result()  # the handler's exception, if any
+
+    async def _in_progress(self, messages: Sequence[Msg]) -> None:
+        for msg in messages:
+            if msg.is_acked:  # acked, naked or terminated by the handler already
+                continue
+            try:
+                await msg.in_progress()
+            except Exception:
+                # Connection away: nothing to tell; after ack_wait the batch goes elsewhere.
+                return

@@ -15,7 +15,7 @@ from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import APIError, BadRequestError
 
 from opswire.contract.subjects import Subjects
 from opswire.runtime.permissions import OWNED_STREAMS, Role, inbox_prefix
@@ -112,8 +112,11 @@ async def connect(
     )
 
 
-def stream_configs(subjects: Subjects, only: Iterable[str] | None = None) -> list[StreamConfig]:
-    """The configs of opswire's streams (those named in `only`, by stream name, if given)."""
+def stream_configs(
+    subjects: Subjects, only: Iterable[str] | None = None, replicas: int = 1
+) -> list[StreamConfig]:
+    """The configs of opswire's streams (those named in `only`, by stream name, if given),
+    each with `replicas` copies (OPSWIRE_STREAM_REPLICAS)."""
     wanted = None if only is None else set(only)
     return [
         StreamConfig(
@@ -124,6 +127,7 @@ def stream_configs(subjects: Subjects, only: Iterable[str] | None = None) -> lis
             discard=DiscardPolicy.OLD,
             max_age=spec.max_age_s,
             duplicate_window=spec.duplicate_window_s,
+            num_replicas=replicas,
         )
         for spec in subjects.streams()
         if wanted is None or spec.name in wanted
@@ -134,31 +138,62 @@ def owned_streams(subjects: Subjects, role: Role) -> list[str]:
     return [str(getattr(subjects, attr)) for attr in OWNED_STREAMS.get(role, ())]
 
 
-async def ensure_streams(js: JetStreamContext, subjects: Subjects, role: Role | None = None) -> list[str]:
+class StreamSetupError(Exception):
+    """The server refused to create or update a stream as configured; the message is one
+    line naming the stream, the setting and the server's reason."""
+
+
+def _refused(action: str, stream: str, replicas: int, exc: APIError) -> StreamSetupError:
+    reason = (exc.description or str(exc)).strip().splitlines()
+    because = reason[0] if reason else type(exc).__name__
+    return StreamSetupError(
+        f"cannot {action} stream {stream} with OPSWIRE_STREAM_REPLICAS={replicas}: "
+        f"the NATS server refused: {because}"
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext, subjects: Subjects, role: Role | None = None,
+    replicas: int | None = None,
+) -> list[str]:
     """Create the streams `role` owns (every stream: None, for tools and tests) if
-    missing, and give an existing one opswire's subjects if they differ (e.g. audit
-    moved out of the events stream); every other setting stays as the operator set it.
-    Returns the names of the streams created."""
+    missing, with `replicas` copies (OPSWIRE_STREAM_REPLICAS; None: 1, and an existing
+    stream's count is left alone); give an existing one opswire's subjects and replica
+    count if they differ (e.g. audit moved out of the events stream, or a cluster grown
+    from one node); every other setting stays as the operator set it.
+    Returns the names of the streams created. Raises StreamSetupError (one line) when
+    the server refuses, e.g. 3 replicas on a single node."""
     created = []
     only = None if role is None else owned_streams(subjects, role)
-    for config in stream_configs(subjects, only):
+    for config in stream_configs(subjects, only, replicas or 1):
+        name = str(config.name)
         try:
-            info = await js.stream_info(config.name)  # type: ignore[arg-type]
+            info = await js.stream_info(name)
         except nats.js.errors.NotFoundError:
             info = None
         if info is not None:
+            changes: dict[str, Any] = {}
             if sorted(info.config.subjects or []) != sorted(config.subjects or []):
-                await js.update_stream(replace(info.config, subjects=config.subjects))
-                log.info("stream subjects updated", extra={"stream": config.name})
+                changes["subjects"] = config.subjects
+            if replicas is not None and (info.config.num_replicas or 1) != replicas:
+                changes["num_replicas"] = replicas
+            if changes:
+                try:
+                    await js.update_stream(replace(info.config, **changes))
+                except APIError as exc:
+                    raise _refused("update", name, config.num_replicas or 1, exc) from None
+                log.info("stream updated", extra={"stream": name, "changed": ",".join(changes)})
             continue
         try:
             await js.add_stream(config)
-            created.append(str(config.name))
-            log.info("created stream", extra={"stream": config.name})
+            created.append(name)
+            log.info("created stream", extra={"stream": name, "replicas": config.num_replicas})
         except BadRequestError as exc:
             # Another replica created it between our check and our add.
             if exc.err_code != 10058:  # stream name already in use
-                raise
+                raise _refused("create", name, config.num_replicas or 1, exc) from None
+        except APIError as exc:
+            raise _refused("create", name, config.num_replicas or 1, exc) from None
     return created
 
 
@@ -169,6 +204,7 @@ class StreamKeeper(LoopTask):
     def __init__(
         self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 5.0,
         on_recreated: Callable[[list[str]], Awaitable[None]] | None = None,
+        replicas: int | None = None,
     ) -> None:
         super().__init__(self._keep, name=f"streams-{role}")
         self._js = js
@@ -176,13 +212,14 @@ class StreamKeeper(LoopTask):
         self._role = role
         self._interval_s = interval_s
         self._on_recreated = on_recreated
+        self._replicas = replicas
 
     async def _keep(self) -> None:
         failing = False
         while True:
             await asyncio.sleep(self._interval_s)
             try:
-                created = await ensure_streams(self._js, self._subjects, self._role)
+                created = await ensure_streams(self._js, self._subjects, self._role, self._replicas)
                 if created:
                     log.warning("streams were missing and have been recreated",
                                 extra={"streams": ",".join(created)})

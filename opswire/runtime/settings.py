@@ -59,6 +59,11 @@ class CommonSettings(BaseSettings):
         default=5.0, description="How often agents are expected to send a sample."
     )
     log_level: LogLevelName = Field(default="INFO")
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5,
+        description="Copies of every JetStream stream and durable consumer: 1 on one NATS "
+        "node, 3 in a 3-node cluster (DESIGN §4 Streams).",
+    )
 
     # This process's NATS identity (DESIGN §4: one per role). `opswire up` hands each
     # child its own; a password file keeps the secret out of the environment.
