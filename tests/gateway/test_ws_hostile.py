@@ -180,6 +180,7 @@ async def test_delivery_without_a_usable_reply_subject_is_refused(
     key, identity = services.add_agent()
     frame = {"type": "command", "command_id": "c1", "command": "uptime"}
     async with agent(gw, key) as ws:
+        await wait_for_interest(nc, gw.subjects.agent_inbox(str(identity.server_id)))
         for reply_subject in ("", "has space", "wild.*"):
             payload = json.dumps({"frame": frame, "reply_subject": reply_subject}).encode()
             msg = await nc.request(gw.subjects.agent_inbox(str(identity.server_id)), payload, timeout=5)
