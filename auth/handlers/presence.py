@@ -16,9 +16,8 @@ from auth.runtime import AuthRuntime
 from opswire.contract.events import PresenceEvent, PresenceHeartbeat
 from opswire.contract.types import utc_now
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
-from opswire.runtime.nats import StreamSetupError, ensure_streams, from_stream
+from opswire.runtime.nats import from_stream
 from opswire.runtime.permissions import AUTH_PRESENCE
-from opswire.runtime.service import StartupError
 from opswire.runtime.tasks import LoopTask
 
 log = logging.getLogger(__name__)
@@ -28,15 +27,6 @@ PRESENCE_BATCH = 100
 
 def register(rt: AuthRuntime) -> None:
     register_heartbeat(rt)
-
-    @rt.on_wire
-    async def stream_replicas() -> None:
-        # OPSWIRE_STREAM_REPLICAS for the streams this service owns, before any durable
-        # (made with as many replicas) binds. The skeleton made missing ones with 1.
-        try:
-            await ensure_streams(rt.js, rt.subjects, rt.role, rt.settings.stream_replicas)
-        except StreamSetupError as exc:
-            raise StartupError(str(exc)) from None
 
     @rt.on_ready
     async def start() -> None:

@@ -18,10 +18,8 @@ from opswire.contract.telemetry import LogLevel
 from opswire.contract.types import utc_now
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
-from opswire.runtime.nats import StreamSetupError, ensure_streams
 from opswire.runtime.permissions import INGEST_LOGS, INGEST_METRICS
 from opswire.runtime.rpc import NotFound, RpcError
-from opswire.runtime.service import StartupError
 
 DEFAULT_WINDOW = timedelta(hours=1)
 
@@ -41,15 +39,6 @@ def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: 
 
 def register(rt: IngestRuntime) -> None:
     broker, subjects, settings = rt.broker, rt.subjects, rt.settings
-
-    @rt.on_wire
-    async def stream_replicas() -> None:
-        # OPSWIRE_STREAM_REPLICAS for the streams this service owns, before any durable
-        # (made with as many replicas) binds. The skeleton made missing ones with 1.
-        try:
-            await ensure_streams(rt.js, rt.subjects, rt.role, rt.settings.stream_replicas)
-        except StreamSetupError as exc:
-            raise StartupError(str(exc)) from None
 
     @rt.on_ready
     async def start_consumers() -> None:

@@ -37,7 +37,7 @@ from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.logs import configure_logging
-from opswire.runtime.nats import StreamKeeper, ensure_streams, service_broker
+from opswire.runtime.nats import StreamKeeper, StreamSetupError, ensure_streams, service_broker
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.settings import DatabaseSettings, load_settings
@@ -173,8 +173,12 @@ class ServiceRuntime:
             await self._connect_nats()
             await self._connect_database()
             if self.role in OWNED_STREAMS:
-                # Streams must exist before anyone binds a consumer to them.
-                await ensure_streams(self.js, self.subjects, self.role)
+                # Streams must exist (with OPSWIRE_STREAM_REPLICAS copies) before anyone
+                # binds a consumer to them.
+                try:
+                    await ensure_streams(self.js, self.subjects, self.role, self.settings.stream_replicas)
+                except StreamSetupError as exc:
+                    raise StartupError(str(exc)) from None
             await self.wire()
             for hook in self._wiring:
                 await hook()
@@ -215,7 +219,9 @@ class ServiceRuntime:
 
     async def _subscribed(self) -> None:
         if self.role in OWNED_STREAMS:
-            await self.start(StreamKeeper(self.js, self.subjects, self.role))
+            await self.start(StreamKeeper(
+                self.js, self.subjects, self.role, replicas=self.settings.stream_replicas
+            ))
             await self.start(ConsumerWarden(self.js, self.subjects, self.role))
         for hook in self._ready:
             await hook()
