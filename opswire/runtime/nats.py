@@ -53,7 +53,7 @@ def from_stream(reply: str | None) -> bool:
     messages could be aimed at an internal subject (an agent's control subject, an
     RPC method). Those arrive with a `$JS.ACK.` reply subject; a real peer's never do.
     """
-    return bool(reply) and reply.startswith("$JS.")  # type: ignore[union-attr]
+    return reply is not None and reply.startswith("$JS.")
 
 
 def identity_options(settings: CommonSettings, role: Role) -> dict[str, Any]:

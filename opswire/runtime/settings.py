@@ -97,6 +97,13 @@ class CommonSettings(BaseSettings):
             raise ValueError("must be letters, digits, '-' or '_'")
         return value
 
+    @field_validator("nats_inbox_prefix")
+    @classmethod
+    def _valid_inbox_prefix(cls, value: str | None) -> str | None:
+        if value is not None and not _PREFIX.match(value):
+            raise ValueError("must be dot-separated tokens of letters, digits, '-' or '_'")
+        return value
+
     @field_validator("nats_password_file", "nats_tls_ca_file", "nats_tls_cert_file", "nats_tls_key_file")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
@@ -110,6 +117,8 @@ class CommonSettings(BaseSettings):
             raise ValueError("set OPSWIRE_NATS_PASSWORD or OPSWIRE_NATS_PASSWORD_FILE, not both")
         if (self.nats_password is not None or self.nats_password_file is not None) and not self.nats_user:
             raise ValueError("a NATS password needs OPSWIRE_NATS_USER too")
+        if self.nats_password_file is not None and not self.nats_password_file.read_text().strip():
+            raise ValueError(f"OPSWIRE_NATS_PASSWORD_FILE {self.nats_password_file} is empty")
         if (self.nats_tls_cert_file is None) != (self.nats_tls_key_file is None):
             raise ValueError("OPSWIRE_NATS_TLS_CERT_FILE and OPSWIRE_NATS_TLS_KEY_FILE go together")
         return self

@@ -28,7 +28,9 @@ LIST_PAGE = 256  # nats-server's page size for consumer lists
 
 
 def misdirected(deliver_subject: str | None) -> bool:
-    return bool(deliver_subject) and not deliver_subject.startswith(ALLOWED_DELIVERY)  # type: ignore[union-attr]
+    return deliver_subject is not None and deliver_subject != "" and not deliver_subject.startswith(
+        ALLOWED_DELIVERY
+    )
 
 
 def guarded_streams(subjects: Subjects, role: Role) -> list[str]:
