@@ -197,9 +197,10 @@ async def test_nobody_reads_secrets_in_flight(attacker: Probe, subject: str) -> 
 
 
 async def test_a_service_reads_only_its_own_replies(up: Up) -> None:
-    for role, other in (("gateway", "_INBOX_commands.>"), ("commands", "_INBOX_gateway.>"),
-                        ("auth", "_INBOX.>"), ("ingest", "opswire.rpc.auth.>")):
-        service = await _as(up, role)  # type: ignore[arg-type]
+    foreign: dict[Role, str] = {"gateway": "_INBOX_commands.>", "commands": "_INBOX_gateway.>",
+                                "auth": "_INBOX.>", "ingest": "opswire.rpc.auth.>"}
+    for role, other in foreign.items():
+        service = await _as(up, role)
         try:
             await service.subscribe_refused(other)
         finally:

@@ -25,9 +25,10 @@ import httpx
 
 from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import free_port
+from opswire.runtime.permissions import Role
 from tests.helpers.backends import Namespace, role_env
 
-SERVICES = ("auth", "ingest", "commands", "gateway")
+SERVICES: tuple[Role, ...] = ("auth", "ingest", "commands", "gateway")
 
 
 @dataclass
@@ -56,11 +57,11 @@ class Stack:
         path = self.log_dir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    async def start(self, name: str) -> None:
+    async def start(self, name: Role) -> None:
         env = dict(os.environ)
         env.update(self.env)
         # Every process on its own NATS identity, as `opswire up` runs them.
-        env.update(role_env(self.env["NATS_URL"], name))  # type: ignore[arg-type]
+        env.update(role_env(self.env["NATS_URL"], name))
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
                 [sys.executable, "-m", "opswire", name], env=env, stdout=out, stderr=subprocess.STDOUT,
