@@ -84,4 +84,6 @@ def register(rt: AuthRuntime) -> None:
         if found is None:
             raise RpcError("unauthorized", INVALID_KEY)
         key, server = found
-        return AgentIdentity(server_id=server.id, key_id=key.id, user_id=server.owner_id)
+        return AgentIdentity(
+            server_id=server.id, key_id=key.id, user_id=server.owner_id, key_name=key.name
+        )

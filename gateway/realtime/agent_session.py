@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NatsClient
 from starlette.websockets import WebSocket
 
+from gateway.realtime.chatops import AgentDialect
 from gateway.realtime.pending import PendingCommand, PendingCommands
 from gateway.realtime.presence import Presence
 from gateway.realtime.wsio import (
@@ -93,6 +94,8 @@ class AgentSession:
         self._finished = False
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
+        # The protocol this agent speaks (seed or ChatOps), translated at this edge.
+        self.dialect = AgentDialect()
 
     @property
     def closing(self) -> bool:
@@ -143,8 +146,13 @@ class AgentSession:
         )
         if refused is not None:
             return DeliveryAck(delivered=False, detail=refused)
-        if not await send_frame(self._ws, frame):
+        outbound = self.dialect.outbound(frame)
+        if isinstance(outbound, DockerResponse):  # the dialect answers this one itself
+            await self._accept_response(outbound)
+            return DeliveryAck(delivered=True)
+        if not await send_frame(self._ws, outbound):
             self._pending.pop(frame.command_id)
+            self.dialect.forget(frame.command_id)
             return DeliveryAck(delivered=False, detail="Agent connection lost")
         return DeliveryAck(delivered=True)
 
@@ -165,7 +173,7 @@ class AgentSession:
 
     async def _on_frame(self, raw: Raw) -> None:
         try:
-            frame = parse_agent_frame(raw)
+            frame = parse_agent_frame(self.dialect.inbound(raw))
         except FrameError as exc:
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, exc.detail)
             return
@@ -179,7 +187,8 @@ class AgentSession:
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, FOREIGN_SERVER_ID)
             return
         if isinstance(frame, MetricsFrame):
-            await self._accept_metrics(frame)
+            if await self._accept_metrics(frame) and (ack := self.dialect.accepted(frame)):
+                await send_frame(self._ws, ack)
         elif isinstance(frame, LogFrame):
             await self._accept_log(frame)
         else:
@@ -193,7 +202,7 @@ class AgentSession:
         except ValueError:
             return False
 
-    async def _accept_metrics(self, frame: MetricsFrame) -> None:
+    async def _accept_metrics(self, frame: MetricsFrame) -> bool:
         fields = dict(frame)  # validated already: build the sample without validating again
         del fields["type"]
         fields["server_id"] = self.server_id
@@ -201,7 +210,7 @@ class AgentSession:
         sample = MetricsSample.model_construct(**fields)
         msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}"
         subject = self._ctx.subjects.metrics(self.server_id)
-        await self._publish(subject, sample.model_dump_json().encode(), msg_id)
+        return await self._publish(subject, sample.model_dump_json().encode(), msg_id)
 
     async def _accept_log(self, frame: LogFrame) -> None:
         line = LogLine.model_construct(
@@ -219,7 +228,8 @@ class AgentSession:
         subject = self._ctx.subjects.logs(self.server_id)
         await self._publish(subject, line.model_dump_json().encode(), msg_id)
 
-    async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
+    async def _publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
+        """Hand the payload to the publisher; False (the agent is told why) if not accepted."""
         # A frame under our size limit can still exceed the broker's once server_id and
         # received_at are added; it could never be published, so it is not accepted.
         limit = self._ctx.nc.max_payload - PUBLISH_HEADER_ALLOWANCE
@@ -229,6 +239,9 @@ class AgentSession:
             )
         elif not self._ctx.publisher.submit(subject, payload, msg_id):
             await send_error(self._ws, "busy", SERVER_BUSY)
+        else:
+            return True
+        return False
 
     async def _accept_response(self, frame: CommandResponse | DockerResponse) -> None:
         pending = self._pending.pop(frame.command_id)

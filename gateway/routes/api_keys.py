@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from pydantic import ValidationError
 
 from gateway.deps import Audit, CurrentUserId, Rpc
 from opswire.contract import rpc as calls
-from opswire.contract.resources import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from opswire.contract.frames import INVALID_API_KEY
+from opswire.contract.resources import ApiKeyCreate, ApiKeyCreated, ApiKeyIdentity, ApiKeyPublic
+from opswire.runtime.rpc import RpcError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -47,3 +53,38 @@ async def revoke_key(key_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit:
     await rpc.call_typed(calls.KEYS_REVOKE, calls.ApiKeyRevoke(user_id=user_id, key_id=key_id))
     await audit.record(user_id, "api_key.revoke", f"api_key:{key_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me", responses={401: {"description": "Unknown, inactive or revoked key"}})
+async def key_identity(
+    request: Request,
+    rpc: Rpc,
+    x_api_key: Annotated[str | None, Header(description="The agent's API key.")] = None,
+) -> ApiKeyIdentity:
+    """The presented key's server (ChatOps agents learn their server id here, docs/chatops-agents.md).
+
+    Checked by the same `auth.verify_key` call as an agent socket's `auth` frame.
+    """
+    try:
+        check = calls.VerifyKey(api_key=x_api_key or "")
+    except ValidationError:
+        raise _rejected(request, "missing or malformed") from None
+    try:
+        identity = await rpc.call_typed(calls.AUTH_VERIFY_KEY, check)
+    except RpcError as exc:
+        if exc.code != "unauthorized":
+            raise
+        raise _rejected(request, "unknown or inactive") from None
+    return ApiKeyIdentity(
+        server_id=identity.server_id, key_id=identity.key_id, name=identity.key_name or "",
+        is_active=True,
+    )
+
+
+def _rejected(request: Request, why: str) -> HTTPException:
+    # Logged with where it came from, never with the key.
+    client = request.client.host if request.client else None
+    log.warning("api key rejected", extra={"client": client, "why": why, "route": "api-keys/me"})
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, INVALID_API_KEY, headers={"WWW-Authenticate": "X-API-Key"}
+    )

@@ -118,6 +118,17 @@ class AgentIdentity(BaseModel):
     server_id: uuid.UUID
     key_id: uuid.UUID
     user_id: uuid.UUID
+    # The key's name, for `GET /api-keys/me`; optional so older auth replicas still answer.
+    key_name: str | None = None
+
+
+class ApiKeyIdentity(BaseModel):
+    """`GET /api-keys/me`: the presented key and its server (ChatOps agents bootstrap with it)."""
+
+    server_id: uuid.UUID
+    key_id: uuid.UUID
+    name: str
+    is_active: bool
 
 
 # --- commands and Docker ------------------------------------------------------------------------
