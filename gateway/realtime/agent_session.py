@@ -187,7 +187,7 @@ class AgentSession:
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, FOREIGN_SERVER_ID)
             return
         if isinstance(frame, MetricsFrame):
-            if await self._accept_metrics(frame) and (ack := self.dialect.accepted(frame)):
+            if await self._accept_metrics(frame) and (ack := self.dialect.accepted(frame)) is not None:
                 await send_frame(self._ws, ack)
         elif isinstance(frame, LogFrame):
             await self._accept_log(frame)

@@ -49,6 +49,7 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
         sent.append((moment, data))
         shown.append((await dashboard.recv_type("metrics"))["data"])
     assert agent.reconnects == 0 and agent.bootstraps == 1, "no reconnect loop"
+    assert min(agent.fragments[1:]) >= 6, "each ~27 KB sample went in 4 KiB fragments"
 
     # Live, on the dashboard, in our contract's fields.
     assert [s["cpu_percent"] for s in shown] == [10.0 + i for i in range(SAMPLES)]
@@ -65,7 +66,7 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
     assert stamps == [moment for moment, _ in sent]
     latest = (await api.get(f"/metrics/{server_id}")).json()
     assert latest["cpu"]["cores"] == 4 and latest["memory"]["total_gb"] == 16.0
-    assert len(latest["processes"]) == 220 and latest["processes"][7]["name"] == "<defunct>"
+    assert len(latest["processes"]) == 300 and latest["processes"][7]["name"] == "<defunct>"
     assert latest["containers"] == FakeHost.CONTAINERS
 
     results = await Events.watch(nc, stack.subjects.command_results(server_id))

@@ -70,7 +70,7 @@ def test_a_sample_maps_onto_the_contract_with_gib_as_bytes_and_its_objects_kept(
     assert extras["cpu"] == {"usage_percent": 23.5, "cores": 4, "frequency_mhz": 2400.0}
     assert extras["memory"]["total_gb"] == 16.0 and extras["disk"]["available_gb"] == 57.5
     assert frame.containers == FakeHost.CONTAINERS
-    assert isinstance(frame.processes, list) and len(frame.processes) == 220
+    assert isinstance(frame.processes, list) and len(frame.processes) == 300
     assert frame.processes[7]["name"] == "<defunct>"  # Go's \u003c escapes decoded
 
 

@@ -75,7 +75,7 @@ def rfc3339(moment: datetime) -> str:
 
 
 def sample_data(server_id: str, moment: datetime, cpu: float = 23.5, memory: float = 61.25,
-                processes: int = 220, containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                processes: int = 300, containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One collector sample (`api.Metrics` fields, in struct order, inside the `data` map)."""
     procs = [
         {"pid": 1000 + i, "name": "<defunct>" if i == 7 else f"worker-{i:03d}",
@@ -109,6 +109,7 @@ class ChatOpsAgent:
         self.bootstraps = 0
         self.received: list[dict[str, Any]] = []  # every frame that is not an ack
         self.sent_replies: list[dict[str, Any]] = []
+        self.fragments: list[int] = []  # per message written, how many WebSocket frames
         self._ws: ClientConnection | None = None
         self._acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1)
         self._messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
@@ -159,6 +160,7 @@ class ChatOpsAgent:
         chunks = [text[i:i + FRAGMENT_BYTES] for i in range(0, len(text), FRAGMENT_BYTES)]
         target = ws or self._ws
         assert target is not None, "not connected"
+        self.fragments.append(len(chunks))
         await target.send(chunks if len(chunks) > 1 else text)
 
     async def send_metrics(self, data: dict[str, Any]) -> bool:
