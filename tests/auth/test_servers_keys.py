@@ -80,7 +80,8 @@ async def test_api_key_lifecycle(rpc: RpcClient, nc: NatsClient, namespace: Name
     )
 
     identity = await rpc.call(calls.AUTH_VERIFY_KEY, {"api_key": plain})
-    assert identity == {"server_id": server["id"], "key_id": created["id"], "user_id": str(alice)}
+    assert identity == {"server_id": server["id"], "key_id": created["id"], "user_id": str(alice),
+                        "key_name": created["name"]}
     used = await rpc.call(calls.KEYS_LIST, {"user_id": str(alice), "server_id": server["id"]})
     assert used[0]["last_used_at"] is not None
 
