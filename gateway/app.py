@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
+from gateway.key_throttle import FailureWindow
 from gateway.realtime import Realtime, ws_router
 from gateway.routes import api_router, root_router
 from gateway.settings import GatewaySettings
@@ -76,6 +77,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.key_failures = FailureWindow(settings.key_check_failures_per_minute)
     # The largest legitimate body is a 64 KiB command; refuse megabytes before parsing them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

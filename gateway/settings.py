@@ -47,6 +47,12 @@ class GatewaySettings(CommonSettings, JwtSettings):
     tls_key: Path | None = Field(
         default=None, validate_default=True, description="PEM private key of OPSWIRE_TLS_CERT."
     )
+    key_check_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Rejected X-API-Key checks (GET /api-keys/me) per client address per minute; then 429.",
+    )
 
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

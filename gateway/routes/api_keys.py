@@ -10,12 +10,15 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from pydantic import ValidationError
 
 from gateway.deps import Audit, CurrentUserId, Rpc
+from gateway.key_throttle import FailureWindow
 from opswire.contract import rpc as calls
 from opswire.contract.frames import INVALID_API_KEY
 from opswire.contract.resources import ApiKeyCreate, ApiKeyCreated, ApiKeyIdentity, ApiKeyPublic
 from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
+
+TOO_MANY_REJECTED = "Too many rejected API keys from this address; try again later"
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -55,7 +58,11 @@ async def revoke_key(key_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", responses={401: {"description": "Unknown, inactive or revoked key"}})
+@router.get(
+    "/me",
+    responses={401: {"description": "Unknown, inactive or revoked key"},
+               429: {"description": "Too many rejected keys from this address (Retry-After)"}},
+)
 async def key_identity(
     request: Request,
     rpc: Rpc,
@@ -65,25 +72,32 @@ async def key_identity(
 
     Checked by the same `auth.verify_key` call as an agent socket's `auth` frame.
     """
+    client = request.client.host if request.client else "unknown"
+    failures: FailureWindow = request.app.state.key_failures
+    wait_s = failures.retry_after(client)
+    if wait_s is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_REJECTED, headers={"Retry-After": str(wait_s)}
+        )
     try:
         check = calls.VerifyKey(api_key=x_api_key or "")
     except ValidationError:
-        raise _rejected(request, "missing or malformed") from None
+        raise _rejected(failures, client, "missing or malformed") from None
     try:
         identity = await rpc.call_typed(calls.AUTH_VERIFY_KEY, check)
     except RpcError as exc:
         if exc.code != "unauthorized":
             raise
-        raise _rejected(request, "unknown or inactive") from None
+        raise _rejected(failures, client, "unknown or inactive") from None
     return ApiKeyIdentity(
         server_id=identity.server_id, key_id=identity.key_id, name=identity.key_name or "",
         is_active=True,
     )
 
 
-def _rejected(request: Request, why: str) -> HTTPException:
+def _rejected(failures: FailureWindow, client: str, why: str) -> HTTPException:
+    failures.failed(client)
     # Logged with where it came from, never with the key.
-    client = request.client.host if request.client else None
     log.warning("api key rejected", extra={"client": client, "why": why, "route": "api-keys/me"})
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, INVALID_API_KEY, headers={"WWW-Authenticate": "X-API-Key"}

@@ -18,6 +18,8 @@ from tests.helpers.client import Api, Events, Socket, eventually, metrics_frame
 from tests.helpers.stack import Stack
 
 SAMPLES = 8
+KEY_FAILURES = 12
+STACK_ENV = {"OPSWIRE_KEY_CHECK_FAILURES_PER_MINUTE": str(KEY_FAILURES)}
 
 
 async def _history(api: Api, server_id: str) -> list[dict[str, Any]]:
@@ -189,3 +191,20 @@ async def test_seed_agents_get_no_acks(stack: Stack, http: httpx.AsyncClient) ->
     assert orjson.loads(await seed.ws.recv()) == {"type": "pong"}
     await eventually(lambda: _stored(api, server_id, 3))
     await seed.close()
+
+
+async def test_an_address_sending_bad_keys_is_throttled(stack: Stack, http: httpx.AsyncClient) -> None:
+    api = await Api.new_user(http)
+    _, key = await api.new_server_with_key()
+    statuses = []
+    # Earlier tests of this module (same address) may have used part of the allowance.
+    for _ in range(KEY_FAILURES + 1):
+        reply = await http.get("/api/v1/api-keys/me", headers={"X-API-Key": "ow_wrong"})
+        statuses.append(reply.status_code)
+        if reply.status_code == 429:
+            break
+    assert statuses[-1] == 429 and set(statuses[:-1]) <= {401}, statuses
+    assert 1 <= int(reply.headers["Retry-After"]) <= 60
+    assert "Too many rejected API keys" in reply.json()["detail"]
+    # While it lasts, the address is refused before any key is looked up, a valid one too.
+    assert (await http.get("/api/v1/api-keys/me", headers={"X-API-Key": key})).status_code == 429
