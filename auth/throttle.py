@@ -1,0 +1,125 @@
+"""Failed-login throttling shared by every auth replica: one row per bucket in PostgreSQL.
+
+A bucket is an account (`account:<email>`, whether or not the account exists, so a lock
+tells nothing) or a client address (`address:<ip>`). An attempt is counted *before* the
+password is checked, in one upsert that also refuses a locked bucket: 32 parallel guesses
+at one account cannot all slip past the check, and a refused guess costs no argon2 work.
+After `free_failures` uncleared attempts each further one locks the bucket for a delay
+that doubles (base, 2 x base, ... up to max_delay); while locked, attempts get 429 with
+Retry-After. A successful login clears the account bucket and takes its own attempt back
+off the address bucket. Failures are forgotten after `memory_s` without another one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.settings import AuthSettings
+from opswire.runtime.rpc import RpcError
+
+TOO_MANY_FAILURES = "Too many failed logins; try again later"
+
+_COUNT = text("""
+    INSERT INTO auth.login_failures AS f (bucket, failures, last_failure_at, locked_until)
+    VALUES (:bucket, 1, :now, NULL)
+    ON CONFLICT (bucket) DO UPDATE SET
+        failures = CASE WHEN f.last_failure_at < :forget_before THEN 1 ELSE f.failures + 1 END,
+        last_failure_at = :now,
+        locked_until = NULL
+    WHERE f.locked_until IS NULL OR f.locked_until <= :now
+    RETURNING failures
+""")
+_LOCK = text("UPDATE auth.login_failures SET locked_until = :until WHERE bucket = :bucket")
+_LOCKED_UNTIL = text("SELECT locked_until FROM auth.login_failures WHERE bucket = :bucket")
+_CLEAR = text("DELETE FROM auth.login_failures WHERE bucket = :bucket")
+_TAKE_BACK = text(
+    "UPDATE auth.login_failures SET failures = GREATEST(failures - 1, 0) WHERE bucket = :bucket"
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    free_failures: int
+    base_delay_s: float
+    max_delay_s: float
+    memory_s: float
+
+    def delay_after(self, failures: int) -> float:
+        """How long the bucket stays locked after its `failures`-th uncleared attempt."""
+        over = failures - self.free_failures
+        if over <= 0:
+            return 0.0
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** min(over - 1, 40)))
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    account: Policy
+    address: Policy
+
+    @classmethod
+    def from_settings(cls, settings: AuthSettings) -> LoginThrottle:
+        def policy(free: int) -> Policy:
+            return Policy(free, settings.login_base_delay_s, settings.login_max_delay_s,
+                          settings.login_failure_memory_s)
+
+        return cls(policy(settings.login_account_free_failures),
+                   policy(settings.login_address_free_failures))
+
+    async def count_attempt(
+        self, session: AsyncSession, email: str, client: str | None, now: datetime
+    ) -> float | None:
+        """Count one attempt on the address and account buckets; seconds to wait if locked.
+
+        The caller commits either way: a refused attempt still counts against its address.
+        """
+        buckets = [(address_bucket(client), self.address)] if client else []
+        buckets.append((account_bucket(email), self.account))
+        for bucket, policy in buckets:
+            wait = await _count(session, bucket, policy, now)
+            if wait is not None:
+                return wait
+        return None
+
+    async def succeeded(self, session: AsyncSession, email: str, client: str | None) -> None:
+        await session.execute(_CLEAR, {"bucket": account_bucket(email)})
+        if client:
+            await session.execute(_TAKE_BACK, {"bucket": address_bucket(client)})
+
+
+def account_bucket(email: str) -> str:
+    return f"account:{email.strip().lower()}"
+
+
+def address_bucket(client: str) -> str:
+    return f"address:{client}"
+
+
+def retry_after(wait_s: float) -> int:
+    """Whole seconds for Retry-After, never 0 (0 would invite an immediate retry)."""
+    return max(1, math.ceil(wait_s))
+
+
+def throttled(wait_s: float) -> RpcError:
+    """The typed error the gateway turns into 429 with Retry-After."""
+    return RpcError("throttled", {"message": TOO_MANY_FAILURES, "retry_after_s": retry_after(wait_s)})
+
+
+async def _count(session: AsyncSession, bucket: str, policy: Policy, now: datetime) -> float | None:
+    counted = await session.execute(_COUNT, {
+        "bucket": bucket, "now": now, "forget_before": now - timedelta(seconds=policy.memory_s),
+    })
+    failures = counted.scalar_one_or_none()
+    if failures is None:  # locked: nothing was counted
+        until: datetime = (await session.execute(_LOCKED_UNTIL, {"bucket": bucket})).scalar_one()
+        return max(0.0, float((until - now).total_seconds()))
+    delay = policy.delay_after(failures)
+    if delay > 0:
+        # This attempt goes ahead; the next ones wait.
+        await session.execute(_LOCK, {"bucket": bucket, "until": now + timedelta(seconds=delay)})
+    return None
