@@ -54,11 +54,16 @@ async def authorize_dashboard(
     return await check_access(state, frame.token, server_id)
 
 
-async def check_access(state: GatewayState, token: str, server_id: str) -> DashboardGrant | CloseRequest:
-    """May the holder of `token` see `server_id`? Asked at the handshake and at each renewal."""
+async def check_access(
+    state: GatewayState, token: str, server_id: str, user_id: uuid.UUID | None = None
+) -> DashboardGrant | CloseRequest:
+    """May the holder of `token` see `server_id`? Asked at the handshake and at each renewal
+    (which passes the socket's `user_id`: a renewal must not change who is watching)."""
     try:
         claims = state.tokens.claims(token, "access")
     except InvalidToken:
+        return BAD_TOKEN
+    if user_id is not None and claims.user_id != user_id:
         return BAD_TOKEN
     if state.revoked.is_revoked(claims.session_id):
         return SESSION_ENDED

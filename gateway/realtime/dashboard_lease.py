@@ -16,7 +16,6 @@ from starlette.websockets import WebSocket
 
 from gateway.realtime.dashboard_auth import (
     AUTH_UNAVAILABLE,
-    BAD_TOKEN,
     SESSION_ENDED,
     TOKEN_EXPIRED,
     DashboardGrant,
@@ -53,7 +52,9 @@ class DashboardLease:
 
     async def renew(self, ws: WebSocket, frame: DashboardAuth) -> None:
         """A fresh token on the open socket: extend the lease, or end the socket if refused."""
-        result = await check_access(self._state, frame.token, str(self.grant.server_id))
+        result = await check_access(
+            self._state, frame.token, str(self.grant.server_id), self.grant.claims.user_id
+        )
         if result is AUTH_UNAVAILABLE:
             # Not the client's fault: the current token still holds; it may try again.
             assert isinstance(result, CloseRequest) and result.error is not None
@@ -61,9 +62,6 @@ class DashboardLease:
             return
         if isinstance(result, CloseRequest):
             self._viewer.end(result)
-            return
-        if result.claims.user_id != self.grant.claims.user_id:
-            self._viewer.end(BAD_TOKEN)
             return
         self._hold(result)
         await send_frame(ws, DashboardAuthSuccess(server_id=str(result.server_id)))
