@@ -3,7 +3,8 @@
 No longer than its access token: at expiry it gets an error frame and close 1008,
 unless the client renewed it by sending a fresh `{"type":"auth","token":…}` on the open
 socket (as Centrifugo does) — same user, still allowed to see the server — which is
-answered with `auth_success` again. A socket whose session ends (logout, logout-all,
+answered with `auth_success` again; a refused renewal gets its error frame and changes
+nothing (the current token still holds until it expires). A socket whose session ends (logout, logout-all,
 password change, refresh-token reuse) closes as soon as this gateway hears of it.
 """
 
@@ -15,7 +16,6 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket
 
 from gateway.realtime.dashboard_auth import (
-    AUTH_UNAVAILABLE,
     SESSION_ENDED,
     TOKEN_EXPIRED,
     DashboardGrant,
@@ -51,17 +51,14 @@ class DashboardLease:
         )
 
     async def renew(self, ws: WebSocket, frame: DashboardAuth) -> None:
-        """A fresh token on the open socket: extend the lease, or end the socket if refused."""
+        """A fresh token on the open socket extends the lease. A refused one is answered with
+        its error and changes nothing: the socket lives on until the current token expires."""
         result = await check_access(
             self._state, frame.token, str(self.grant.server_id), self.grant.claims.user_id
         )
-        if result is AUTH_UNAVAILABLE:
-            # Not the client's fault: the current token still holds; it may try again.
-            assert isinstance(result, CloseRequest) and result.error is not None
-            await send_frame(ws, result.error)
-            return
         if isinstance(result, CloseRequest):
-            self._viewer.end(result)
+            if result.error is not None:
+                await send_frame(ws, result.error)
             return
         self._hold(result)
         await send_frame(ws, DashboardAuthSuccess(server_id=str(result.server_id)))

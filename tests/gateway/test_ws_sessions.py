@@ -92,14 +92,19 @@ async def test_renewal_on_the_socket_keeps_it_past_the_first_expiry(
 
 
 @pytest.mark.parametrize("whose", ["another user", "garbage"])
-async def test_a_renewal_that_fails_ends_the_socket(
-    gw: Gateway, services: Services, tokens: TokenService, whose: str
+async def test_a_refused_renewal_is_an_error_and_the_socket_lives_until_its_token_expires(
+    gw: Gateway, services: Services, jwt_secret: str, whose: str
 ) -> None:
     user_id, sid = owned_server(services)
+    tokens = TokenService(jwt_secret, access_ttl_s=SHORT_TTL_S)
     async with dashboard(gw, sid, tokens.issue_pair(user_id, uuid.uuid4()).access_token) as ws:
         fresh = tokens.issue_pair(uuid.uuid4()).access_token if whose == "another user" else "x.y.z"
         await send(ws, {"type": "auth", "token": fresh})
-        await ended_with(ws, "Invalid or expired token")
+        assert await recv(ws) == {
+            "type": "error", "code": "invalid_token", "message": "Invalid or expired token",
+        }
+        await ping(ws)
+        await ended_with(ws, "Token expired")  # the refused token did not extend anything
 
 
 @asynccontextmanager
