@@ -17,24 +17,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.settings import AuthSettings
+from opswire.contract.types import utc_now
 from opswire.runtime.rpc import RpcError
 
 TOO_MANY_FAILURES = "Too many failed logins; try again later"
 
-_COUNT = text("""
+# The bucket's count after this attempt (in ON CONFLICT, f.* is the row as it was).
+_NEXT = "(CASE WHEN f.last_failure_at < :forget_before THEN 1 ELSE f.failures + 1 END)"
+# One statement, so it is atomic and holds the row lock only while it runs: the attempt is
+# counted and, past the free failures, the lock set, unless the bucket is locked already
+# (then nothing is updated and nothing returned).
+_COUNT = text(f"""
     INSERT INTO auth.login_failures AS f (bucket, failures, last_failure_at, locked_until)
     VALUES (:bucket, 1, :now, NULL)
     ON CONFLICT (bucket) DO UPDATE SET
-        failures = CASE WHEN f.last_failure_at < :forget_before THEN 1 ELSE f.failures + 1 END,
+        failures = {_NEXT},
         last_failure_at = :now,
-        locked_until = NULL
+        locked_until = CASE WHEN {_NEXT} > :free THEN :now + make_interval(
+            secs => LEAST(:max_delay, :base_delay * power(2, LEAST({_NEXT} - :free - 1, 40)))
+        ) END
     WHERE f.locked_until IS NULL OR f.locked_until <= :now
     RETURNING failures
 """)
-_LOCK = text("UPDATE auth.login_failures SET locked_until = :until WHERE bucket = :bucket")
 _LOCKED_UNTIL = text("SELECT locked_until FROM auth.login_failures WHERE bucket = :bucket")
 _CLEAR = text("DELETE FROM auth.login_failures WHERE bucket = :bucket")
 _TAKE_BACK = text(
@@ -48,13 +55,6 @@ class Policy:
     base_delay_s: float
     max_delay_s: float
     memory_s: float
-
-    def delay_after(self, failures: int) -> float:
-        """How long the bucket stays locked after its `failures`-th uncleared attempt."""
-        over = failures - self.free_failures
-        if over <= 0:
-            return 0.0
-        return float(min(self.max_delay_s, self.base_delay_s * 2 ** min(over - 1, 40)))
 
 
 @dataclass(frozen=True)
@@ -72,16 +72,19 @@ class LoginThrottle:
                    policy(settings.login_address_free_failures))
 
     async def count_attempt(
-        self, session: AsyncSession, email: str, client: str | None, now: datetime
+        self, sessions: async_sessionmaker[AsyncSession], email: str, client: str | None
     ) -> float | None:
         """Count one attempt on the address and account buckets; seconds to wait if locked.
 
-        The caller commits either way: a refused attempt still counts against its address.
+        Each bucket is one short transaction: parallel attempts from one address queue on
+        its row for one statement, not for a whole login. A refused attempt still counts
+        against its address.
         """
         buckets = [(address_bucket(client), self.address)] if client else []
         buckets.append((account_bucket(email), self.account))
         for bucket, policy in buckets:
-            wait = await _count(session, bucket, policy, now)
+            async with sessions.begin() as session:
+                wait = await _count(session, bucket, policy)
             if wait is not None:
                 return wait
         return None
@@ -110,16 +113,19 @@ def throttled(wait_s: float) -> RpcError:
     return RpcError("throttled", {"message": TOO_MANY_FAILURES, "retry_after_s": retry_after(wait_s)})
 
 
-async def _count(session: AsyncSession, bucket: str, policy: Policy, now: datetime) -> float | None:
+async def _count(session: AsyncSession, bucket: str, policy: Policy) -> float | None:
+    now = utc_now()
     counted = await session.execute(_COUNT, {
         "bucket": bucket, "now": now, "forget_before": now - timedelta(seconds=policy.memory_s),
+        "free": policy.free_failures, "base_delay": policy.base_delay_s,
+        "max_delay": policy.max_delay_s,
     })
-    failures = counted.scalar_one_or_none()
-    if failures is None:  # locked: nothing was counted
-        until: datetime = (await session.execute(_LOCKED_UNTIL, {"bucket": bucket})).scalar_one()
-        return max(0.0, float((until - now).total_seconds()))
-    delay = policy.delay_after(failures)
-    if delay > 0:
-        # This attempt goes ahead; the next ones wait.
-        await session.execute(_LOCK, {"bucket": bucket, "until": now + timedelta(seconds=delay)})
-    return None
+    if counted.scalar_one_or_none() is not None:
+        return None
+    # Locked: nothing was counted.
+    until: datetime | None = (
+        await session.execute(_LOCKED_UNTIL, {"bucket": bucket})
+    ).scalar_one_or_none()
+    if until is None:  # cleared by a successful login just now
+        return None
+    return max(0.0, float((until - now).total_seconds()))

@@ -10,7 +10,6 @@ from auth.sessions import end_sessions, recently_revoked, rotate
 from auth.throttle import throttled
 from opswire.contract import rpc as calls
 from opswire.contract.resources import TokenPair, TokenRefresh
-from opswire.contract.types import utc_now
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.rpc import RpcError
 
@@ -42,12 +41,12 @@ def register(rt: AuthRuntime) -> None:
     @rpc_handler(broker, subjects, calls.AUTH_PASSWORD)
     async def change_password(req: calls.PasswordChangeFor) -> calls.Flags:
         """Current + new password; every other session of the user ends."""
-        async with rt.sessions.begin() as session:
+        async with rt.sessions() as session:
             user = await store.user_by_id(session, req.user_id)
-            if user is None:
-                raise RpcError("not_found", "User not found")
-            # A stolen access token must not become a way to guess the password.
-            wait = await rt.throttle.count_attempt(session, user.email, None, utc_now())
+        if user is None:
+            raise RpcError("not_found", "User not found")
+        # A stolen access token must not become a way to guess the password.
+        wait = await rt.throttle.count_attempt(rt.sessions, user.email, None)
         if wait is not None:
             raise throttled(wait)
         if not await rt.passwords.verify(user.password_hash, req.current_password):

@@ -42,13 +42,12 @@ def register(rt: AuthRuntime) -> None:
     @rpc_handler(broker, subjects, calls.AUTH_LOGIN, max_workers=LOGIN_WORKERS)
     async def login(req: calls.LoginFrom) -> TokenPair:
         """Email + password -> token pair; unknown email and wrong password look the same."""
-        now = utc_now()
-        async with rt.sessions.begin() as session:
-            wait = await rt.throttle.count_attempt(session, req.email, req.client, now)
-            user = None if wait is not None else await store.user_by_email(session, req.email)
+        wait = await rt.throttle.count_attempt(rt.sessions, req.email, req.client)
         if wait is not None:
             log.warning("login throttled", extra={"client": req.client, "retry_after_s": retry_after(wait)})
             raise throttled(wait)
+        async with rt.sessions() as session:
+            user = await store.user_by_email(session, req.email)
         ok = await rt.passwords.verify(user.password_hash if user else None, req.password)
         async with rt.sessions.begin() as session:
             if user is not None and ok:
@@ -57,7 +56,7 @@ def register(rt: AuthRuntime) -> None:
             if user is not None:
                 session.add(AuditRecord(
                     user_id=user.id, action="user.login_failed", target=f"user:{user.id}",
-                    detail={"client": req.client}, timestamp=now,
+                    detail={"client": req.client}, timestamp=utc_now(),
                 ))
         log.warning("login failed", extra={
             "client": req.client, "user_id": str(user.id) if user else None,
