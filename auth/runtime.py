@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from auth.models import SCHEMA
 from auth.passwords import Passwords
 from auth.settings import AuthSettings
-from auth.throttle import LoginThrottle
+from auth.throttle import LoginThrottle, OneAtATime
 from opswire.runtime.service import ServiceRuntime
 from opswire.runtime.tokens import TokenService
 
@@ -27,6 +27,7 @@ class AuthRuntime(ServiceRuntime):
         )
         self.passwords = Passwords()
         self.throttle = LoginThrottle.from_settings(settings)
+        self.checking = OneAtATime()
 
     async def wire(self) -> None:
         await self.passwords.warm_up()

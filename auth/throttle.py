@@ -8,11 +8,17 @@ After `free_failures` uncleared attempts each further one locks the bucket for a
 that doubles (base, 2 x base, ... up to max_delay); while locked, attempts get 429 with
 Retry-After. A successful login clears the account bucket and takes its own attempt back
 off the address bucket. Failures are forgotten after `memory_s` without another one.
+
+On top of that each replica checks one password per account at a time (`OneAtATime`):
+parallel guesses at one account cost one argon2 hash, not many, so CPU stays for the
+other accounts' logins.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,6 +99,26 @@ class LoginThrottle:
         await session.execute(_CLEAR, {"bucket": account_bucket(email)})
         if client:
             await session.execute(_TAKE_BACK, {"bucket": address_bucket(client)})
+
+
+class OneAtATime:
+    """The accounts whose password this replica is checking right now."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+
+    @contextmanager
+    def claim(self, email: str) -> Iterator[bool]:
+        """True (and held until the block ends) unless a check for `email` is under way."""
+        key = account_bucket(email)
+        if key in self._busy:
+            yield False
+            return
+        self._busy.add(key)
+        try:
+            yield True
+        finally:
+            self._busy.discard(key)
 
 
 def account_bucket(email: str) -> str:

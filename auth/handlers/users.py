@@ -27,6 +27,7 @@ REGISTRATION_CLOSED = "Registration is closed; ask an administrator for an accou
 # Throttled logins are answered with one cheap upsert, so many may wait at once without
 # holding up anyone; the argon2 work behind them is bounded by the throttle itself.
 LOGIN_WORKERS = 32
+PARALLEL_WAIT_S = 1.0
 
 
 def register(rt: AuthRuntime) -> None:
@@ -42,6 +43,13 @@ def register(rt: AuthRuntime) -> None:
     @rpc_handler(broker, subjects, calls.AUTH_LOGIN, max_workers=LOGIN_WORKERS)
     async def login(req: calls.LoginFrom) -> TokenPair:
         """Email + password -> token pair; unknown email and wrong password look the same."""
+        with rt.checking.claim(req.email) as mine:
+            if not mine:  # another attempt at this account is being checked right now
+                log.warning("login throttled", extra={"client": req.client, "retry_after_s": 1})
+                raise throttled(PARALLEL_WAIT_S)
+            return await check_login(req)
+
+    async def check_login(req: calls.LoginFrom) -> TokenPair:
         wait = await rt.throttle.count_attempt(rt.sessions, req.email, req.client)
         if wait is not None:
             log.warning("login throttled", extra={"client": req.client, "retry_after_s": retry_after(wait)})

@@ -80,9 +80,11 @@ async def test_parallel_guessers_spend_no_hashing_once_locked_and_a_bystander_lo
         results = await asyncio.gather(*guesses, attempt(rpc, bystander, PASSWORD, "198.51.100.9"))
     *guessed, honest = results
     assert honest == "ok"
-    # Counted before hashing: only the free failures and the one that locks were checked.
-    assert guessed.count("unauthorized") == 6
-    assert guessed.count("throttled") == 26
+    # Refused before hashing: one check at a time per account, and at most the free failures
+    # plus the one that locks were ever checked.
+    checked = guessed.count("unauthorized")
+    assert 1 <= checked <= 6
+    assert guessed.count("throttled") == 32 - checked
 
 
 async def test_one_address_guessing_many_accounts_is_throttled_other_addresses_are_not(
