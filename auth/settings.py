@@ -31,7 +31,7 @@ class AuthSettings(DatabaseSettings, JwtSettings):
     max_api_keys_per_user: int = Field(
         default=200, ge=1, le=100_000, description="Active (not revoked) keys over all servers."
     )
-    # Failed logins (docs/security.md "Throttled guessing"): after `free` failures in a row
+    # Failed logins (docs/sessions.md "Throttled guessing"): after `free` failures in a row
     # each further failure locks the bucket for base x 2^(n - free) s, at most max_delay.
     login_account_free_failures: int = Field(default=5, ge=1, le=1000)
     login_address_free_failures: int = Field(default=20, ge=1, le=100_000)

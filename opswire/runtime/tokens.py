@@ -5,7 +5,7 @@ expiry, type) without a round trip. A refresh token is never an access token.
 
 Both carry the session they belong to (`sid`); a refresh token also its generation
 (`gen`): auth keeps each session's current generation, so a spent refresh token is
-recognised when it comes back (docs/security.md, "Sessions").
+recognised when it comes back (docs/sessions.md).
 """
 
 from __future__ import annotations
