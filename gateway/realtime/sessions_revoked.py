@@ -37,6 +37,8 @@ class RevokedSessions:
         # When each id may be forgotten (its access tokens have all expired by then).
         self._until: dict[uuid.UUID, datetime] = {}
         self._pruned_at = utc_now()
+        # No id needs keeping longer than one access-token lifetime (set by start()).
+        self._longest = timedelta(days=1)
         self._watchers: dict[uuid.UUID, set[OnRevoked]] = {}
         self._subscription: Subscription | None = None
 
@@ -52,6 +54,7 @@ class RevokedSessions:
     def revoke(self, session_ids: Iterable[uuid.UUID], until: datetime) -> None:
         """Refuse these sessions until `until`; end their sockets now."""
         self._prune()
+        until = min(until, utc_now() + self._longest)
         for sid in session_ids:
             self._until[sid] = max(until, self._until.get(sid, until))
             for on_revoked in list(self._watchers.get(sid, ())):
@@ -74,6 +77,7 @@ class RevokedSessions:
         self, nc: NatsClient, subjects: Subjects, rpc: RpcClient, access_ttl_s: int
     ) -> None:
         """Listen for announcements, then load the ones sent before this gateway started."""
+        self._longest = timedelta(seconds=access_ttl_s)
         self._subscription = await nc.subscribe(subjects.sessions_revoked(), cb=self._on_message)
         try:
             recent = await rpc.call_typed(calls.AUTH_REVOKED_SESSIONS, calls.NoArgs())
@@ -81,7 +85,7 @@ class RevokedSessions:
             # auth may start after the gateway; its announcements still arrive from now on.
             log.warning("recently ended sessions not loaded", extra={"code": exc.code})
             return
-        self.revoke(recent, utc_now() + timedelta(seconds=access_ttl_s))
+        self.revoke(recent, utc_now() + self._longest)
 
     async def stop(self) -> None:
         if self._subscription is not None:
