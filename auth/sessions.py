@@ -34,10 +34,6 @@ MAX_RECENT_REVOKED = 10_000
 
 async def open_session(rt: AuthRuntime, session: AsyncSession, user_id: uuid.UUID) -> TokenPair:
     now = utc_now()
-    # Ended and expired sessions of this user are of no further use: keep the table small.
-    await session.execute(delete(LoginSession).where(
-        col(LoginSession.user_id) == user_id, col(LoginSession.expires_at) < now
-    ))
     login = LoginSession(
         user_id=user_id, created_at=now, refreshed_at=now,
         expires_at=now + timedelta(seconds=rt.settings.refresh_token_ttl_s),
@@ -124,3 +120,8 @@ async def recently_revoked(rt: AuthRuntime) -> list[uuid.UUID]:
             .limit(MAX_RECENT_REVOKED)
         )
         return list(result.scalars())
+
+
+async def drop_expired(session: AsyncSession) -> None:
+    """Sessions past their absolute end are of no use to anyone."""
+    await session.execute(delete(LoginSession).where(col(LoginSession.expires_at) < utc_now()))

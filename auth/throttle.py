@@ -49,6 +49,10 @@ _COUNT = text(f"""
     RETURNING failures
 """)
 _LOCKED_UNTIL = text("SELECT locked_until FROM auth.login_failures WHERE bucket = :bucket")
+_FORGET = text(
+    "DELETE FROM auth.login_failures WHERE last_failure_at < :forget_before"
+    " AND (locked_until IS NULL OR locked_until <= :now)"
+)
 _CLEAR = text("DELETE FROM auth.login_failures WHERE bucket = :bucket")
 _TAKE_BACK = text(
     "UPDATE auth.login_failures SET failures = GREATEST(failures - 1, 0) WHERE bucket = :bucket"
@@ -94,6 +98,15 @@ class LoginThrottle:
             if wait is not None:
                 return wait
         return None
+
+    async def forget_old(self, session: AsyncSession) -> int:
+        """Drop buckets with nothing left to remember (guessed emails would pile up)."""
+        now = utc_now()
+        memory_s = max(self.account.memory_s, self.address.memory_s)
+        result = await session.execute(
+            _FORGET, {"now": now, "forget_before": now - timedelta(seconds=memory_s)}
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def succeeded(self, session: AsyncSession, email: str, client: str | None) -> None:
         await session.execute(_CLEAR, {"bucket": account_bucket(email)})

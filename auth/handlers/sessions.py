@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from auth import store
 from auth.runtime import AuthRuntime
-from auth.sessions import end_sessions, recently_revoked, rotate
+from auth.sessions import drop_expired, end_sessions, recently_revoked, rotate
 from auth.throttle import throttled
 from opswire.contract import rpc as calls
 from opswire.contract.resources import TokenPair, TokenRefresh
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.rpc import RpcError
+from opswire.runtime.tasks import LoopTask
 
 log = logging.getLogger(__name__)
 
 WRONG_PASSWORD = "Current password is incorrect"
+CLEANUP_INTERVAL_S = 600.0
 
 
 def register(rt: AuthRuntime) -> None:
     broker, subjects = rt.broker, rt.subjects
+
+    @rt.on_ready
+    async def start() -> None:
+        await rt.start(LoopTask(lambda: clean_up(rt), "auth-sessions-cleanup"))
 
     @rpc_handler(broker, subjects, calls.AUTH_REFRESH)
     async def refresh(req: TokenRefresh) -> TokenPair:
@@ -68,3 +75,16 @@ def register(rt: AuthRuntime) -> None:
     async def revoked_sessions(_req: calls.NoArgs) -> list[str]:
         """For a starting gateway: sessions whose access tokens it must refuse."""
         return [str(sid) for sid in await recently_revoked(rt)]
+
+
+async def clean_up(rt: AuthRuntime) -> None:
+    """Every few minutes: drop expired sessions and forgotten failed-login buckets."""
+    while True:
+        try:
+            async with rt.sessions.begin() as session:
+                await drop_expired(session)
+                forgotten = await rt.throttle.forget_old(session)
+            log.debug("sessions cleaned up", extra={"buckets_forgotten": forgotten})
+        except Exception as exc:  # database away: next round
+            log.warning("sessions clean-up failed", extra={"error": exc.__class__.__name__})
+        await asyncio.sleep(CLEANUP_INTERVAL_S)

@@ -8,8 +8,11 @@ import logging
 import uuid
 
 import pytest
+from sqlalchemy import text
 
+from auth.throttle import LoginThrottle, Policy, account_bucket, address_bucket
 from opswire.contract import rpc as calls
+from opswire.runtime.db import create_engine, session_factory
 from opswire.runtime.rpc import RpcClient, RpcError
 from tests.auth.conftest import RunAuth
 from tests.auth.helpers import PASSWORD, eventually, new_user
@@ -119,3 +122,26 @@ async def test_rejected_api_keys_are_logged_with_the_address_never_the_key(
     rejected = [r for r in caplog.records if r.getMessage() == "api key rejected"]
     assert [getattr(r, "client", None) for r in rejected] == ["192.0.2.44"]
     assert secret not in caplog.text and all(secret not in str(r.__dict__) for r in rejected)
+
+
+async def test_forgotten_buckets_are_dropped_from_the_table(
+    run_auth: RunAuth, database_url: str
+) -> None:
+    async with run_auth(login_failure_memory_s=0.05) as rpc:
+        nobody = email()
+        assert await attempt(rpc, nobody, "x", client="192.0.2.99") == "unauthorized"
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        buckets = text("SELECT count(*) FROM auth.login_failures WHERE bucket = ANY(:b)")
+        names = [account_bucket(nobody), address_bucket("192.0.2.99")]
+        async with sessions() as session:
+            assert (await session.execute(buckets, {"b": names})).scalar_one() == 2
+        await asyncio.sleep(0.1)  # past the 50 ms memory: the point under test
+        throttle = LoginThrottle(*(Policy(5, 1.0, 900.0, 0.05),) * 2)
+        async with sessions.begin() as session:
+            assert await throttle.forget_old(session) >= 2
+        async with sessions() as session:
+            assert (await session.execute(buckets, {"b": names})).scalar_one() == 0
+    finally:
+        await engine.dispose()
