@@ -87,4 +87,38 @@ class AuditRecord(SQLModel, table=True):
     timestamp: datetime
 
 
+class LoginSession(SQLModel, table=True):
+    """One login: its refresh tokens rotate (generation) until it ends (DESIGN §9 'Auth')."""
+
+    __tablename__ = "sessions"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    # The generation of the one refresh token that may still be used.
+    generation: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    # When the last token pair was issued: access tokens of older sessions have all expired.
+    refreshed_at: datetime = Field(default_factory=utc_now)
+    # Absolute end: rotation never extends a session past it.
+    expires_at: datetime
+    revoked_at: datetime | None = Field(default=None, index=True)
+
+
+class LoginFailures(SQLModel, table=True):
+    """Failed logins of one bucket (`account:<email>` or `address:<ip>`), shared by replicas."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = {"schema": SCHEMA}
+
+    bucket: str = Field(primary_key=True, max_length=400)
+    failures: int = 0
+    last_failure_at: datetime
+    locked_until: datetime | None = None
+
+
 METADATA = SQLModel.metadata

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from auth.models import SCHEMA
 from auth.passwords import Passwords
 from auth.settings import AuthSettings
+from auth.throttle import LoginThrottle, OneAtATime
 from opswire.runtime.service import ServiceRuntime
 from opswire.runtime.tokens import TokenService
 
@@ -25,6 +26,8 @@ class AuthRuntime(ServiceRuntime):
             settings.jwt_secret, settings.access_token_ttl_s, settings.refresh_token_ttl_s
         )
         self.passwords = Passwords()
+        self.throttle = LoginThrottle.from_settings(settings)
+        self.checking = OneAtATime()
 
     async def wire(self) -> None:
         await self.passwords.warm_up()

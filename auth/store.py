@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,6 +29,29 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user, row-locked until the transaction ends: one ceiling check at a time per user."""
+    result = await session.execute(select(User).where(col(User.id) == user_id).with_for_update())
+    return result.scalar_one_or_none()
+
+
+async def count_servers(session: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Server).where(col(Server.owner_id) == user_id)
+    )
+    return int(result.scalar_one())
+
+
+async def count_active_keys(session: AsyncSession, user_id: uuid.UUID) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .join(Server, col(Server.id) == col(ApiKey.server_id))
+        .where(col(Server.owner_id) == user_id, col(ApiKey.is_active))
+    )
+    return int(result.scalar_one())
 
 
 # --- servers -------------------------------------------------------------------------------------

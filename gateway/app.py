@@ -60,6 +60,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             ),
         )
         app.state.gateway = state
+        await state.revoked.start(nc, subjects, state.rpc, settings.access_token_ttl_s)
         realtime = await Realtime.start(state)
         app.state.realtime = realtime
         log.info("gateway %s ready", state.gateway_id)
@@ -67,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await realtime.stop()
+            await state.revoked.stop()
             await nc.drain()
 
     app = FastAPI(

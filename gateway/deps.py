@@ -15,7 +15,7 @@ from opswire.contract.events import AuditEvent
 from opswire.contract.subjects import Subjects
 from opswire.runtime.publisher import Publisher
 from opswire.runtime.rpc import RpcClient
-from opswire.runtime.tokens import InvalidToken
+from opswire.runtime.tokens import InvalidToken, TokenClaims
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,45 @@ def get_rpc(state: State) -> RpcClient:
 Rpc = Annotated[RpcClient, Depends(get_rpc)]
 
 
-def get_current_user_id(
+SESSION_ENDED = "Session ended; log in again"
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_current_claims(
     state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> uuid.UUID:
-    """The user of a valid access token, verified locally (no round trip)."""
+) -> TokenClaims:
+    """A valid access token of a session that has not ended, verified locally (no round trip)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise _unauthorized("Not authenticated")
     try:
-        return state.tokens.verify(credentials.credentials, "access")
+        claims = state.tokens.claims(credentials.credentials, "access")
     except InvalidToken as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
-        ) from None
+        raise _unauthorized(str(exc)) from None
+    if state.revoked.is_revoked(claims.session_id):
+        raise _unauthorized(SESSION_ENDED)
+    return claims
+
+
+CurrentClaims = Annotated[TokenClaims, Depends(get_current_claims)]
+
+
+def get_current_user_id(claims: CurrentClaims) -> uuid.UUID:
+    """The user of a valid access token."""
+    return claims.user_id
 
 
 CurrentUserId = Annotated[uuid.UUID, Depends(get_current_user_id)]
+
+
+def get_client_address(request: Request) -> str | None:
+    """The peer's address, for throttling and logs (the gateway trusts no forwarding header)."""
+    return request.client.host if request.client else None
+
+
+ClientAddress = Annotated[str | None, Depends(get_client_address)]
 
 
 async def get_owned_server_id(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> uuid.UUID:

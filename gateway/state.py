@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from gateway.realtime.sessions_revoked import RevokedSessions
 from gateway.settings import GatewaySettings
 from opswire.contract.subjects import Subjects
 from opswire.runtime.rpc import RpcClient
@@ -23,3 +24,4 @@ class GatewayState:
     rpc: RpcClient
     tokens: TokenService
     gateway_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    revoked: RevokedSessions = field(default_factory=RevokedSessions)

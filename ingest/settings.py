@@ -28,4 +28,5 @@ class IngestSettings(DatabaseSettings):
         description="Percentage points past the line before a breach clears.",
     )
     retention_days: float = Field(default=30.0, gt=0, le=36_500)
+    max_thresholds_per_user: int = Field(default=500, ge=1, le=100_000)
     retention_interval_s: PositiveSeconds = Field(default=3600.0)

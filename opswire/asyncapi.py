@@ -26,6 +26,7 @@ from opswire.contract.events import (
     CommandResultEvent,
     PresenceEvent,
     PresenceHeartbeat,
+    SessionsRevoked,
 )
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
@@ -48,6 +49,7 @@ def _events(broker: NatsBroker, subjects: Subjects) -> None:
         (subjects.presence_heartbeat(), PresenceHeartbeat, "Core NATS: the agents each gateway holds."),
         (subjects.agent_control(SID), AgentControl, "Core NATS: close an agent's socket on any gateway."),
         (subjects.agent_inbox(SID), AgentDelivery, "Core NATS request/reply: a command for the agent."),
+        (subjects.sessions_revoked(), SessionsRevoked, "Core NATS: sessions that ended (auth -> gateways)."),
     ]
     for subject, model, description in published:
         broker.publisher(subject, title=subject, description=description, schema=model)

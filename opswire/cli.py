@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true",
                     help="also run an agent for this machine, so metrics flow at once")
     sub.add_parser("agent", help="run an agent (see `opswire agent --help`)", add_help=False)
+    sub.add_parser("user", help="create accounts in auth's database (see `opswire user --help`)",
+                   add_help=False)
     sub.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects")
     nats_config = sub.add_parser(
         "nats-config", help="print a nats-server config rendered from the permission table",
@@ -151,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["agent"]:
         importlib.import_module("agent.main").main(argv[1:])
+        return
+    if argv[:1] == ["user"]:
+        importlib.import_module("auth.accounts").main(argv[1:])
         return
     args = build_parser().parse_args(argv)
     if args.command in SERVICES:

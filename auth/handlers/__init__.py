@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from auth.handlers import audit, keys, presence, servers, users
+from auth.handlers import audit, keys, presence, servers, sessions, users
 from auth.runtime import AuthRuntime
 
 
 def register_handlers(runtime: AuthRuntime) -> None:
-    for module in (users, servers, keys, audit, presence):
+    for module in (users, sessions, servers, keys, audit, presence):
         module.register(runtime)

@@ -45,9 +45,13 @@ def register(rt: AuthRuntime) -> None:
             prefix=plain[:DISPLAY_PREFIX_CHARS],
             key_hash=store.hash_api_key(plain),
         )
+        limit = rt.settings.max_api_keys_per_user
         async with rt.sessions.begin() as session:
+            await store.lock_user(session, req.user_id)
             if await store.owned_server(session, req.user_id, req.server_id) is None:
                 raise RpcError("not_found", SERVER_NOT_FOUND)
+            if await store.count_active_keys(session, req.user_id) >= limit:
+                raise RpcError("conflict", f"API key limit reached ({limit} active keys per user)")
             session.add(key)
         log.info("api key created", extra={"key_id": str(key.id), "server_id": str(req.server_id)})
         return ApiKeyCreated(**public(key).model_dump(), key=plain)
@@ -82,6 +86,8 @@ def register(rt: AuthRuntime) -> None:
         async with rt.sessions.begin() as session:
             found = await store.use_active_key(session, req.api_key)
         if found is None:
+            # Never the key itself; its first characters only say which kind was tried.
+            log.warning("api key rejected", extra={"client": req.client, "prefix": req.api_key[:3]})
             raise RpcError("unauthorized", INVALID_KEY)
         key, server = found
         return AgentIdentity(

@@ -39,9 +39,12 @@ def register(rt: AuthRuntime) -> None:
         server = Server(
             owner_id=req.user_id, name=req.name, hostname=req.hostname, description=req.description
         )
+        limit = rt.settings.max_servers_per_user
         async with rt.sessions.begin() as session:
-            if await store.user_by_id(session, req.user_id) is None:
+            if await store.lock_user(session, req.user_id) is None:
                 raise RpcError("not_found", "User not found")
+            if await store.count_servers(session, req.user_id) >= limit:
+                raise RpcError("conflict", f"Server limit reached ({limit} per user)")
             session.add(server)
         log.info("server created", extra={"server_id": str(server.id), "user_id": str(req.user_id)})
         return public(server)

@@ -40,7 +40,9 @@ async def authenticate_agent(
     if not isinstance(frame, AgentAuth):
         return frame
     try:
-        data = await rpc.call(calls.AUTH_VERIFY_KEY, calls.VerifyKey(api_key=frame.api_key))
+        # The address goes along so a rejected key is logged with it (never the key).
+        client = ws.client.host if ws.client else None
+        data = await rpc.call(calls.AUTH_VERIFY_KEY, calls.VerifyKey(api_key=frame.api_key, client=client))
     except RpcError as exc:
         if exc.code in _DENIED:
             return _bad_key()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, WebSocket
 
 from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
 from gateway.realtime.dashboard_auth import authorize_dashboard
+from gateway.realtime.dashboard_lease import DashboardLease
 from gateway.realtime.hub import Stream, Viewer
 from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.wsio import (
@@ -59,17 +60,19 @@ async def logs_socket(websocket: WebSocket, server_id: str) -> None:
 async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     realtime: Realtime = ws.app.state.realtime
     await ws.accept()
-    server = await authorize_dashboard(ws, realtime.state, server_id)
-    if server is None:
+    grant = await authorize_dashboard(ws, realtime.state, server_id)
+    if grant is None:
         return
-    if isinstance(server, CloseRequest):
-        await refuse(ws, server)
+    if isinstance(grant, CloseRequest):
+        await refuse(ws, grant)
         return
+    server = grant.server_id
     sid = str(server)
     viewer = Viewer(realtime.state.settings.dashboard_queue_size)
     if not realtime.track(viewer):
         await refuse(ws, SHUTDOWN)
         return
+    lease = DashboardLease(realtime.state, grant, viewer)  # ends the viewer at expiry/revocation
     try:
         try:
             await realtime.hub.join(stream, sid, viewer)  # subscribe first, then ask for the latest
@@ -80,8 +83,9 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
         if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
             return
         after = await _send_latest(ws, realtime, server) if stream == "metrics" else None
-        await _stream(ws, viewer, after)
+        await _stream(ws, viewer, after, lease)
     finally:
+        lease.release()
         realtime.untrack(viewer)
         await realtime.hub.leave(stream, sid, viewer)
 
@@ -108,10 +112,10 @@ def _timestamp(data: dict[str, Any]) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
+async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None, lease: DashboardLease) -> None:
     """Run writer and reader until the dashboard leaves, fails, or is ended."""
     writer = asyncio.create_task(_write(ws, viewer, after))
-    reader = asyncio.create_task(_read(ws))
+    reader = asyncio.create_task(_read(ws, lease))
     ended = asyncio.create_task(viewer.ended.wait())
     tasks = (writer, reader, ended)
     try:
@@ -147,7 +151,7 @@ async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
             return
 
 
-async def _read(ws: WebSocket) -> None:
+async def _read(ws: WebSocket, lease: DashboardLease) -> None:
     while (raw := await receive_raw(ws)) is not None:
         try:
             frame = parse_dashboard_frame(raw)
@@ -156,5 +160,5 @@ async def _read(ws: WebSocket) -> None:
             continue
         if isinstance(frame, Ping):
             await send_frame(ws, Pong())
-        else:
-            await send_error(ws, "invalid_format", INVALID_FORMAT, "already authenticated")
+        else:  # a fresh token: renewal (DESIGN §3)
+            await lease.renew(ws, frame)

@@ -1,17 +1,24 @@
-"""`/auth`: register, login (JSON or OAuth2 form), refresh, me."""
+"""`/auth`: register, login (JSON or OAuth2 form), refresh, me, logout, logout-all, password."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from gateway.deps import Audit, CurrentUserId, Rpc, State
+from gateway.deps import Audit, ClientAddress, CurrentClaims, CurrentUserId, Rpc, State
 from opswire.contract import rpc as calls
-from opswire.contract.resources import TokenPair, TokenRefresh, UserLogin, UserPublic, UserRegister
+from opswire.contract.resources import (
+    PasswordChange,
+    TokenPair,
+    TokenRefresh,
+    UserLogin,
+    UserPublic,
+    UserRegister,
+)
 from opswire.runtime.rpc import RpcError, validation_detail
 from opswire.runtime.tokens import InvalidToken
 
@@ -72,7 +79,10 @@ async def _read_login(request: Request) -> UserLogin:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "Email already registered"}},
+    responses={
+        403: {"description": "Registration is closed (OPSWIRE_REGISTRATION=closed)"},
+        409: {"description": "Email already registered"},
+    },
 )
 async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
     """Create an account; returns the user (never the password)."""
@@ -84,13 +94,19 @@ async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
 @router.post(
     "/login",
     openapi_extra=_LOGIN_BODY,
-    responses={401: {"description": BAD_CREDENTIALS}},
+    responses={
+        401: {"description": BAD_CREDENTIALS},
+        429: {"description": "Too many failed logins for this account or address; see Retry-After"},
+    },
 )
-async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> TokenPair:
-    """Exchange email and password for an access/refresh token pair."""
+async def login(
+    request: Request, rpc: Rpc, audit: Audit, state: State, client: ClientAddress
+) -> TokenPair:
+    """Exchange email and password for an access/refresh token pair (one new session)."""
     credentials = await _read_login(request)
+    attempt = calls.LoginFrom(**credentials.model_dump(), client=client)
     try:
-        pair = await rpc.call_typed(calls.AUTH_LOGIN, credentials)
+        pair = await rpc.call_typed(calls.AUTH_LOGIN, attempt)
     except RpcError as exc:
         if exc.code == "unauthorized":
             raise RpcError("unauthorized", BAD_CREDENTIALS) from None
@@ -105,10 +121,48 @@ async def login(request: Request, rpc: Rpc, audit: Audit, state: State) -> Token
     return pair
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses={401: {"description": "Invalid, expired or already used"}})
 async def refresh(body: TokenRefresh, rpc: Rpc) -> TokenPair:
-    """Exchange a refresh token for a new pair."""
+    """Exchange a refresh token for a new pair. Each refresh token works once: using a spent
+    one again ends its whole session (it was copied)."""
     return await rpc.call_typed(calls.AUTH_REFRESH, body)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(claims: CurrentClaims, rpc: Rpc, audit: Audit) -> Response:
+    """End this session: its refresh token stops working, its access tokens and sockets too."""
+    if claims.session_id is not None:
+        await rpc.call_typed(
+            calls.AUTH_LOGOUT, calls.SessionRef(user_id=claims.user_id, session_id=claims.session_id)
+        )
+    await audit.record(claims.user_id, "user.logout", f"user:{claims.user_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_all(user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
+    """End every session of this user, this one included."""
+    await rpc.call_typed(calls.AUTH_LOGOUT_ALL, calls.ByUser(user_id=user_id))
+    await audit.record(user_id, "user.logout_all", f"user:{user_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        403: {"description": "Current password is incorrect"},
+        429: {"description": "Too many wrong passwords; see Retry-After"},
+    },
+)
+async def change_password(body: PasswordChange, claims: CurrentClaims, rpc: Rpc, audit: Audit) -> Response:
+    """Change the password. Every other session ends; this one (and its tokens) stays."""
+    request = calls.PasswordChangeFor(
+        **body.model_dump(), user_id=claims.user_id, session_id=claims.session_id
+    )
+    await rpc.call_typed(calls.AUTH_PASSWORD, request)
+    await audit.record(claims.user_id, "user.password_change", f"user:{claims.user_id}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from ingest import store
 from ingest.evaluator import resolve
@@ -12,7 +16,7 @@ from ingest.runtime import IngestRuntime
 from opswire.contract import rpc as calls
 from opswire.contract.resources import AlertPublic, ThresholdPublic
 from opswire.runtime.faststream_rpc import rpc_handler
-from opswire.runtime.rpc import NotFound
+from opswire.runtime.rpc import NotFound, RpcError
 
 
 def threshold_public(threshold: Threshold) -> ThresholdPublic:
@@ -32,7 +36,10 @@ def register(rt: IngestRuntime) -> None:
     async def thresholds_create(req: calls.ThresholdCreateFor) -> ThresholdPublic:
         """The gateway has checked that the user owns the server."""
         threshold = Threshold(**req.model_dump())
+        limit = rt.settings.max_thresholds_per_user
         async with rt.sessions.begin() as session:
+            if await _rule_count(session, req.user_id) >= limit:
+                raise RpcError("conflict", f"Threshold rule limit reached ({limit} per user)")
             session.add(threshold)
         return threshold_public(threshold)
 
@@ -108,3 +115,14 @@ async def _resolve_open(
     for alert in alerts:
         resolve(alert, by=None)
     return [(alert, "resolved") for alert in alerts]
+
+
+async def _rule_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """The user's rules, counted under a per-user lock held until commit (the ceiling holds
+    when creates race)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                          {"key": f"ingest.thresholds:{user_id}"})
+    result = await session.execute(
+        select(func.count()).select_from(Threshold).where(col(Threshold.user_id) == user_id)
+    )
+    return int(result.scalar_one())

@@ -127,3 +127,19 @@ class AgentReply(BaseModel):
     response: CommandResponse | DockerResponse | None = Field(default=None, discriminator="type")
     error: str | None = None
     received_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+MAX_REVOKED_PER_NOTICE = 1000
+
+
+class SessionsRevoked(BaseModel):
+    """`opswire.sessions.revoked` (core NATS, auth -> gateways): these sessions ended.
+
+    Gateways verify access tokens locally, so they keep the ids until `until` (when the
+    last access token of those sessions expires) and refuse them on REST and sockets.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_REVOKED_PER_NOTICE)]
+    until: UtcDatetime

@@ -51,6 +51,11 @@ class TokenRefresh(_In):
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
 
 
+class PasswordChange(_In):
+    current_password: Annotated[str, StringConstraints(max_length=1024)]
+    new_password: Password
+
+
 class UserPublic(BaseModel):
     id: uuid.UUID
     email: str

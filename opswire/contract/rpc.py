@@ -28,6 +28,7 @@ from opswire.contract.resources import (
     CommandResult,
     CommandRun,
     DockerResult,
+    PasswordChange,
     ServerCreate,
     ServerPublic,
     ServerUpdate,
@@ -89,8 +90,32 @@ StoredSample = dict[str, Any]
 # --- auth -------------------------------------------------------------------------------------------
 
 
+# The caller's network address as the gateway saw it, for logs and throttling (never trusted
+# for anything else).
+ClientAddress = Annotated[str, StringConstraints(max_length=64)]
+
+
 class VerifyKey(_Req):
     api_key: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    client: ClientAddress | None = None
+
+
+class LoginFrom(UserLogin):
+    client: ClientAddress | None = None
+
+
+class SessionRef(_Req):
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+class NoArgs(_Req):
+    pass
+
+
+class PasswordChangeFor(PasswordChange):
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None = None
 
 
 class ServerCreateFor(ServerCreate):
@@ -125,12 +150,25 @@ AUTH_REGISTER = RpcMethod(
     "auth", "register", UserRegister, UserPublic,
     "Create a user; conflict if the email exists.",
 )
-AUTH_LOGIN = RpcMethod("auth", "login", UserLogin, TokenPair, "Exchange email+password for a token pair.")
+AUTH_LOGIN = RpcMethod(
+    "auth", "login", LoginFrom, TokenPair,
+    "Exchange email+password for a token pair; throttled per account (error code throttled).",
+)
 AUTH_REFRESH = RpcMethod(
     "auth", "refresh", TokenRefresh, TokenPair,
     "Exchange a refresh token for a new pair.",
 )
 AUTH_ME = RpcMethod("auth", "me", ByUser, UserPublic, "The user.")
+AUTH_LOGOUT = RpcMethod("auth", "logout", SessionRef, Flags, "End one session of the user.")
+AUTH_LOGOUT_ALL = RpcMethod("auth", "logout_all", ByUser, Flags, "End every session of the user.")
+AUTH_PASSWORD = RpcMethod(
+    "auth", "password", PasswordChangeFor, Flags,
+    "Change the password; ends every session but `session_id`.",
+)
+AUTH_REVOKED_SESSIONS = RpcMethod(
+    "auth", "sessions.revoked", NoArgs, list[uuid.UUID],
+    "Sessions ended so recently that access tokens of theirs may still be unexpired.",
+)
 AUTH_VERIFY_KEY = RpcMethod("auth", "verify_key", VerifyKey, AgentIdentity, "API key -> AgentIdentity.")
 AUTH_AUTHORIZE = RpcMethod("auth", "authorize", ByUserServer, Flags, "ok if the user owns the server.")
 SERVERS_LIST = RpcMethod("auth", "servers.list", ByUser, list[ServerPublic])

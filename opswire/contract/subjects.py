@@ -61,6 +61,10 @@ class Subjects:
     def rpc(self, service: str, method: str) -> str:
         return f"{self.prefix}.rpc.{service}.{method}"
 
+    def sessions_revoked(self) -> str:
+        """auth -> every gateway: these sessions ended; refuse their access tokens (DESIGN §3)."""
+        return f"{self.prefix}.sessions.revoked"
+
     # --- wildcards -----------------------------------------------------------------
     @property
     def all_metrics(self) -> str:

@@ -129,13 +129,15 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
             ],
             subscribe_allow=[
                 f"{p}.agent.*.inbox", f"{p}.agent.*.control", f"{p}.metrics.*", f"{p}.logs.*",
-                f"{p}.alerts.*", inbox,
+                f"{p}.alerts.*", f"{p}.sessions.revoked", inbox,
             ],
             allow_responses=True,  # delivery acks to the commands service
         )
     if role == "auth":
         return Permissions(
-            publish_allow=[f"{p}.agent.*.control", "$JS.API.INFO", *owned, *pulls],
+            publish_allow=[
+                f"{p}.agent.*.control", f"{p}.sessions.revoked", "$JS.API.INFO", *owned, *pulls
+            ],
             subscribe_allow=[f"{p}.rpc.auth.>", f"{p}.presence.heartbeat", inbox],
             allow_responses=True,
         )

@@ -7,7 +7,8 @@ Errors cross NATS as typed replies, never as silence::
     ├── code "unauthorized"  401  bad credentials or token
     ├── code "forbidden"     403
     ├── code "not_found"     404  does not exist, or is not yours (never told apart)
-    ├── code "conflict"      409  exists already / agent not connected
+    ├── code "conflict"      409  exists already / agent not connected / a ceiling reached
+    ├── code "throttled"     429  too many attempts; detail {"message", "retry_after_s"}
     ├── code "timeout"       504  the work itself timed out
     ├── code "unavailable"   503  the service did not answer in time
     └── code "internal"      500  a bug; details are in the service's log
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ErrorCode = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "timeout", "unavailable",
-    "internal",
+    "internal", "throttled",
 ]
 HTTP_STATUS: dict[str, int] = {
     "invalid": 422,
@@ -48,6 +49,7 @@ HTTP_STATUS: dict[str, int] = {
     "timeout": 504,
     "unavailable": 503,
     "internal": 500,
+    "throttled": 429,
 }
 
 Req = TypeVar("Req", bound=BaseModel)

@@ -76,8 +76,9 @@ async def test_login_accepts_the_oauth2_password_form(api: Api) -> None:
     )
     assert response.status_code == 200
     assert response.json()["token_type"] == "bearer"
+    # The client address goes along, for throttling and the failed-login log.
     assert api.stubs.calls(calls.AUTH_LOGIN) == [
-        {"email": "ada@example.com", "password": "pw-123456"}
+        {"email": "ada@example.com", "password": "pw-123456", "client": "127.0.0.1"}
     ]
 
 
