@@ -80,7 +80,7 @@ async def key_identity(
             status.HTTP_429_TOO_MANY_REQUESTS, TOO_MANY_REJECTED, headers={"Retry-After": str(wait_s)}
         )
     try:
-        check = calls.VerifyKey(api_key=x_api_key or "")
+        check = calls.VerifyKey(api_key=x_api_key or "", client=client)
     except ValidationError:
         raise _rejected(failures, client, "missing or malformed") from None
     try:
