@@ -15,6 +15,8 @@ async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RpcError)
     detail = exc.detail if exc.detail is not None else exc.code
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
+    if exc.retry_after_s is not None:
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"detail": detail}, status_code=exc.http_status, headers=headers)
 
 
