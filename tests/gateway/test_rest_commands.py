@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from gateway.settings import GatewaySettings
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
-from opswire.runtime.rpc import handle_request
+from opswire.runtime.rpc import RpcError, handle_request
 from tests.gateway.stubs import (
     TEST_RPC_TIMEOUT_S,
     Api,
@@ -262,3 +262,47 @@ async def test_container_logs_bad_tail_is_422(api: Api, tail: Any) -> None:
         headers=api.headers,
     )
     assert response.status_code == 422
+
+
+async def test_over_quota_is_429_with_retry_after(api: Api) -> None:
+    def over(_request: dict[str, Any]) -> Any:
+        raise RpcError("rate_limited", "Too many commands in flight for this server", retry_after_s=7)
+
+    await api.stubs.answer(calls.COMMANDS_RUN, over)
+    await api.stubs.answer(calls.DOCKER_RUN, over)
+    for path in ("commands", "docker"):
+        url = f"/api/v1/commands/{api.server_id}" if path == "commands" else (
+            f"/api/v1/docker/{api.server_id}/containers/web/stop"
+        )
+        response = await api.client.post(url, json={"command": "uptime"}, headers=api.headers)
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "7"
+        assert response.json() == {"detail": "Too many commands in flight for this server"}
+
+
+async def test_idempotency_key_is_passed_on_for_commands_and_container_actions(api: Api) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "stop"))
+    headers = {**api.headers, "Idempotency-Key": "retry-8f14e45f"}
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=headers
+    )
+    assert response.status_code == 200
+    response = await api.client.post(
+        f"/api/v1/docker/{api.server_id}/containers/web/stop", headers=headers
+    )
+    assert response.status_code == 200
+    [run] = api.stubs.calls(calls.COMMANDS_RUN)
+    [stop] = api.stubs.calls(calls.DOCKER_RUN)
+    assert run["idempotency_key"] == stop["idempotency_key"] == "retry-8f14e45f"
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
+async def test_malformed_idempotency_key_is_422_and_runs_nothing(api: Api, key: str) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    headers: dict[str, str | bytes] = {**api.headers, "Idempotency-Key": key.encode()}
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert api.stubs.calls(calls.COMMANDS_RUN) == []
