@@ -35,6 +35,7 @@ Req = TypeVar("Req", bound=BaseModel)
 
 SHUTDOWN_WAIT_S = 5.0
 STOPPED = "The commands service stopped while waiting; the outcome will be in the history"
+STOPPING = "The commands service is stopping; nothing was run"
 BUSY_RETRY_AFTER_S = 1
 
 
@@ -43,6 +44,7 @@ class DetachedCalls:
         self._nc = nc
         self._limit = limit
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -64,8 +66,12 @@ class DetachedCalls:
             if not msg.reply_to:
                 log.warning("ignored a request without a reply subject", extra={"rpc": name})
                 return
+            if self._stopping:
+                # Another replica may take it: the caller's retry (or the gateway's) will.
+                await self._send(msg.reply_to, error_reply("unavailable", STOPPING))
+                return
             if len(self._tasks) >= self._limit:
-                await self._nc().publish(msg.reply_to, error_reply(
+                await self._send(msg.reply_to, error_reply(
                     "rate_limited", "Too many commands waiting; try again later", BUSY_RETRY_AFTER_S
                 ))
                 return
@@ -107,6 +113,7 @@ class DetachedCalls:
         """Nothing to start: tasks begin with their requests."""
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_WAIT_S)
         for task in list(self._tasks):
