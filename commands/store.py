@@ -42,15 +42,17 @@ class CommandStore:
         Idempotency-Key (nothing added); raise OverQuota if its user or server has too
         many in flight.
 
-        One transaction under a per-user advisory lock, so concurrent requests on any
-        replica count each other (a server belongs to one user, so its count is covered).
+        One transaction under advisory locks on the user, then the server (always in that
+        order, so two admissions never wait on each other in a cycle): concurrent requests
+        on any replica count each other.
         """
         assert record.user_id is not None, "every command has a requester"
         async with self._sessions.begin() as session:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"opswire.commands.user:{record.user_id}"},
-            )
+            for key in (f"user:{record.user_id}", f"server:{record.server_id}"):
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"opswire.commands.{key}"},
+                )
             if record.idempotency_key is not None:
                 existing = await session.execute(
                     select(CommandRecord).where(
@@ -62,22 +64,15 @@ class CommandStore:
                 first = existing.scalar_one_or_none()
                 if first is not None:
                     return first
-            on_server = col(CommandRecord.server_id) == record.server_id
-            counts = await session.execute(
-                select(
-                    func.count().filter(on_server),
-                    func.count(),
-                    func.min(CommandRecord.deadline).filter(on_server),
-                    func.min(CommandRecord.deadline),
-                ).where(
-                    PENDING,
-                    col(CommandRecord.user_id) == record.user_id,
-                    col(CommandRecord.deadline) > func.now(),
-                )
+            live = (PENDING, col(CommandRecord.deadline) > func.now())
+            server_count, server_soonest = await _in_flight(
+                session, col(CommandRecord.server_id) == record.server_id, *live
             )
-            server_count, user_count, server_soonest, user_soonest = counts.one()
             if server_count >= quotas.per_server:
                 raise OverQuota("server", server_soonest)
+            user_count, user_soonest = await _in_flight(
+                session, col(CommandRecord.user_id) == record.user_id, *live
+            )
             if user_count >= quotas.per_user:
                 raise OverQuota("user", user_soonest)
             session.add(record)
@@ -173,3 +168,12 @@ class CommandStore:
                 .limit(limit)
             )
             return list(result.scalars().all())
+
+
+async def _in_flight(session: AsyncSession, *where: Any) -> tuple[int, datetime | None]:
+    """How many commands match, and the soonest of their deadlines."""
+    result = await session.execute(
+        select(func.count(), func.min(CommandRecord.deadline)).where(*where)
+    )
+    count, soonest = result.one()
+    return int(count), soonest

@@ -14,7 +14,9 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from commands.admission import TOO_LATE
+from commands.outcome import REFUSED_LATE
 from commands.settings import CommandsSettings
+from opswire.contract.events import DEADLINE_PASSED
 from opswire.contract.rpc import COMMANDS_HISTORY, COMMANDS_RUN
 from opswire.contract.types import utc_now
 from opswire.runtime.rpc import RpcClient, RpcError
@@ -138,3 +140,17 @@ async def test_a_request_its_caller_gave_up_on_is_never_sent(
     assert delivery.not_after == reply_by
     assert delivery.fallback_subject is not None
     assert len(await rpc.call(COMMANDS_HISTORY, {"server_id": str(server)})) == 1
+
+
+async def test_a_delivery_refused_past_its_deadline_is_recorded_as_timeout(
+    rpc: RpcClient, nc: NatsClient, namespace: Namespace
+) -> None:
+    """The gateway refused the frame (deadline passed): the history says so, it never runs."""
+    server = uuid.uuid4()
+    async with FakeGateway(
+        nc, namespace.subjects, server, delivered=False, refusal_code=DEADLINE_PASSED
+    ):
+        result = await rpc.call(COMMANDS_RUN, request(uuid.uuid4(), server))
+    assert (result["status"], result["message"]) == ("timeout", REFUSED_LATE)
+    [entry] = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server)})
+    assert (entry["command_id"], entry["status"]) == (result["command_id"], "timeout")
