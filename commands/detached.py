@@ -46,9 +46,6 @@ class DetachedCalls:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     def serve(
         self,
         broker: NatsBroker,

@@ -110,9 +110,6 @@ class Dispatcher:
         self._delivery_timeout_s = delivery_timeout_s
         self._waiting: dict[str, _Waiter] = {}
 
-    def __len__(self) -> int:
-        return len(self._waiting)
-
     def reply_subject(self, reply_token: str) -> str:
         return f"{self._reply_base}.{reply_token}"
 

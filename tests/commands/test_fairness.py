@@ -154,3 +154,16 @@ async def test_a_delivery_refused_past_its_deadline_is_recorded_as_timeout(
     assert (result["status"], result["message"]) == ("timeout", REFUSED_LATE)
     [entry] = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server)})
     assert (entry["command_id"], entry["status"]) == (result["command_id"], "timeout")
+
+
+async def test_a_replica_takes_no_more_waiting_commands_than_its_cap(
+    commands_settings: CommandsSettings, nc: NatsClient, namespace: Namespace, streams: None
+) -> None:
+    settings = commands_settings.model_copy(update={"max_concurrent_commands": 2})
+    server = uuid.uuid4()
+    rpc = RpcClient(nc, namespace.subjects, timeout_s=10.0)
+    async with running_commands(settings, nc), FakeGateway(nc, namespace.subjects, server) as silent:
+        async with waiting(rpc, silent, [request(uuid.uuid4(), server)] * 2):
+            refused = await over_quota(rpc, request(uuid.uuid4(), server))
+        assert "waiting" in str(refused.detail)
+        assert silent.deliveries.qsize() == 2, "the refused one was never sent"
