@@ -149,7 +149,7 @@ def retry_after(wait_s: float) -> int:
 
 def throttled(wait_s: float) -> RpcError:
     """The typed error the gateway turns into 429 with Retry-After."""
-    return RpcError("throttled", {"message": TOO_MANY_FAILURES, "retry_after_s": retry_after(wait_s)})
+    return RpcError("rate_limited", TOO_MANY_FAILURES, retry_after_s=retry_after(wait_s))
 
 
 async def _count(session: AsyncSession, bucket: str, policy: Policy) -> float | None:

@@ -1,11 +1,18 @@
 """Delivering a frame to whichever gateway holds the agent, and waiting for its answer.
 
-The gateway acknowledges an `AgentDelivery` at once and publishes the agent's
-answer later, as an `AgentReply`, to the reply subject the delivery named. Each
-command gets its own: `<prefix>.rpc.commands.replies.<instance_id>.<token>`, the
-token random and unguessable and stored with the command, so only whoever saw the
-delivery can answer it. This replica subscribes to `...replies.<instance_id>.*`
-(no queue group), so the replica that waits is the one that hears the answer.
+The gateway acknowledges an `AgentDelivery` at once and sends the agent's answer later,
+as an `AgentReply`, to the reply subject the delivery named. Each command gets its own:
+`<prefix>.rpc.commands.replies.<instance_id>.<token>`, the token random and unguessable
+and stored with the command, so only whoever saw the delivery can answer it. This
+replica subscribes to `...replies.<instance_id>.*` (no queue group) and confirms each
+answer, so the replica that waits is the one that hears it. If nobody confirms (the
+replica died), the gateway sends the answer to the delivery's fallback subject,
+`<prefix>.rpc.commands.answers.<token>`, which every replica takes in a queue group and
+records in the history (the token still decides).
+
+A waiting command is a future in `_waiting`, not a worker: any number can wait.
+The delivery carries the command's deadline (`not_after`); past it the gateway refuses
+the frame, so a command given up here never runs later.
 """
 
 from __future__ import annotations
@@ -16,15 +23,17 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import ValidationError
 
-from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
+from opswire.contract.events import DEADLINE_PASSED, AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.frames import CommandFrame, DockerCommandFrame
 from opswire.contract.subjects import Subjects
+from opswire.contract.types import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +74,19 @@ class DeliveryUnconfirmed(DeliveryError):
     """A gateway may have the frame but did not confirm it in time."""
 
 
+class DeadlinePassed(DeliveryError):
+    """The gateway refused the frame: the command's deadline had passed. It never runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """How a delivered command ended here: its answer (None: none by the deadline), and
+    whether the gateway confirmed the delivery (if not, the agent may or may not have it)."""
+
+    reply: AgentReply | None
+    confirmed: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class _Waiter:
     answer: asyncio.Future[AgentReply]
@@ -74,11 +96,17 @@ class _Waiter:
 
 class Dispatcher:
     def __init__(
-        self, nc: NatsClient, subjects: Subjects, reply_base: str, delivery_timeout_s: float
+        self,
+        nc: NatsClient,
+        subjects: Subjects,
+        reply_base: str,
+        fallback_base: str,
+        delivery_timeout_s: float,
     ) -> None:
         self._nc = nc
         self._subjects = subjects
         self._reply_base = reply_base
+        self._fallback_base = fallback_base
         self._delivery_timeout_s = delivery_timeout_s
         self._waiting: dict[str, _Waiter] = {}
 
@@ -90,20 +118,30 @@ class Dispatcher:
         server_id: uuid.UUID,
         frame: CommandFrame | DockerCommandFrame,
         requested_by: uuid.UUID | None,
-        wait_s: float,
+        deadline: datetime,
         reply_token: str,
-    ) -> AgentReply | None:
-        """Deliver `frame` and wait up to `wait_s` for the answer on the reply subject of
-        `reply_token`; None if none came."""
+    ) -> Dispatched:
+        """Deliver `frame` (to be refused after `deadline`) and wait until `deadline` for
+        the answer on the reply subject of `reply_token`.
+
+        Raises AgentNotConnected or DeadlinePassed when nothing was delivered. An
+        unconfirmed delivery is still waited for: the agent may have it, and an answer
+        is an answer; a caller told "unavailable" must not see the command run.
+        """
         answer: asyncio.Future[AgentReply] = asyncio.get_running_loop().create_future()
         # Registered before delivery: a fast agent may answer before the ack arrives.
         self._waiting[frame.command_id] = _Waiter(answer, server_id, reply_token)
+        confirmed = True
         try:
-            await self._deliver(server_id, frame, requested_by, reply_token)
             try:
-                return await asyncio.wait_for(answer, wait_s)
+                await self._deliver(server_id, frame, requested_by, deadline, reply_token)
+            except DeliveryUnconfirmed:
+                confirmed = False
+            wait_s = max((deadline - utc_now()).total_seconds(), 0.0)
+            try:
+                return Dispatched(await asyncio.wait_for(answer, wait_s), confirmed)
             except TimeoutError:
-                return None
+                return Dispatched(None, confirmed)
         finally:
             # Synchronous with the timeout above: a reply after this point is "late".
             self._waiting.pop(frame.command_id, None)
@@ -128,10 +166,15 @@ class Dispatcher:
         server_id: uuid.UUID,
         frame: CommandFrame | DockerCommandFrame,
         requested_by: uuid.UUID | None,
+        deadline: datetime,
         reply_token: str,
     ) -> None:
         delivery = AgentDelivery(
-            frame=frame, reply_subject=self.reply_subject(reply_token), requested_by=requested_by
+            frame=frame,
+            reply_subject=self.reply_subject(reply_token),
+            requested_by=requested_by,
+            not_after=deadline,
+            fallback_subject=f"{self._fallback_base}.{reply_token}",
         )
         context = {"server_id": str(server_id), "command_id": frame.command_id}
         subject = self._subjects.agent_inbox(str(server_id))
@@ -157,6 +200,9 @@ class Dispatcher:
         except ValidationError:
             log.warning("malformed delivery ack", extra=context)
             raise DeliveryUnconfirmed("The gateway sent a malformed delivery ack") from None
+        if not ack.delivered and ack.code == DEADLINE_PASSED:
+            log.warning("delivery refused: deadline passed", extra=context)
+            raise DeadlinePassed("The command's deadline passed before it reached the agent")
         if not ack.delivered:
             log.info("agent not connected", extra=context | {"detail": ack.detail})
             raise AgentNotConnected("Agent is not connected")

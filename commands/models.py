@@ -42,3 +42,9 @@ class CommandRecord(SQLModel, table=True):
     reply_token: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # Nothing is delivered after it, and a command still pending past it is closed as
+    # `timeout` by whichever replica sweeps first (migration 0003).
+    deadline: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The caller's Idempotency-Key; unique per (user_id, server_id), forgotten after the
+    # retention (COMMAND_IDEMPOTENCY_RETENTION_S).
+    idempotency_key: str | None = Field(default=None, max_length=255)

@@ -16,6 +16,8 @@ from opswire.contract.resources import CommandResult, DockerResult
 from opswire.contract.types import utc_now
 
 NO_ANSWER = "Agent did not answer in time"
+NOT_CONFIRMED = "The gateway did not confirm delivery, and no answer came in time"
+REFUSED_LATE = "Not delivered: the command's deadline had passed (it never runs)"
 UNEXPECTED_ANSWER = "The agent answered with an unexpected response type"
 
 Changes = dict[str, Any]
@@ -68,8 +70,9 @@ def _from_command_response(response: CommandResponse) -> Changes:
     }
 
 
-def no_answer() -> Changes:
-    return {"status": "timeout", "success": False, "message": NO_ANSWER, "finished_at": utc_now()}
+def no_answer(message: str = NO_ANSWER) -> Changes:
+    """The service's own `timeout` verdict (no answer by the deadline, or never delivered)."""
+    return {"status": "timeout", "success": False, "message": message, "finished_at": utc_now()}
 
 
 def as_command_result(record: CommandRecord) -> CommandResult:

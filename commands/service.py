@@ -16,7 +16,12 @@ Anything else changes nothing and is logged once at WARNING with the command_id
 (never the output).
 
 Before a frame leaves, its audit entry is stored (commands/audit.py); if it cannot
-be, the command is refused as `unavailable` and never sent.
+be, the command is refused as `unavailable` and never sent. Deadlines, quotas and
+Idempotency-Keys are decided first (commands/admission.py).
+
+Nothing stays `pending`: the waiting replica records the answer or `timeout` at the
+deadline; if it died, the answer comes to any replica (commands/dispatch.py) and the
+sweep (`expire`) closes what is still pending past its deadline.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+from commands.admission import deadline_for, over_quota, replayed
 from commands.audit import NOT_DELIVERED, CommandAudit
 from commands.dispatch import (
     AgentNotConnected,
-    DeliveryUnconfirmed,
+    DeadlinePassed,
+    Dispatched,
     Dispatcher,
     new_reply_token,
     same_token,
@@ -35,8 +42,16 @@ from commands.dispatch import (
 from commands.docker import checked_action
 from commands.events import ResultPublisher
 from commands.models import CommandRecord
-from commands.outcome import as_command_result, as_docker_result, from_reply, no_answer
-from commands.store import CommandStore
+from commands.outcome import (
+    NOT_CONFIRMED,
+    REFUSED_LATE,
+    Changes,
+    as_command_result,
+    as_docker_result,
+    from_reply,
+    no_answer,
+)
+from commands.store import CommandStore, OverQuota, Quotas
 from opswire.contract.events import AgentReply
 from opswire.contract.frames import CommandFrame, DockerCommandFrame
 from opswire.contract.resources import CommandResult, DockerResult
@@ -45,6 +60,9 @@ from opswire.contract.types import utc_now
 from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
+
+# A live waiter closes its own command at the deadline; the sweep leaves it this long.
+SWEEP_SLACK_S = 1.0
 
 
 class CommandService:
@@ -55,12 +73,14 @@ class CommandService:
         publisher: ResultPublisher,
         audit: CommandAudit,
         grace_s: float,
+        quotas: Quotas,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._publisher = publisher
         self._audit = audit
         self._grace_s = grace_s
+        self._quotas = quotas
 
     async def run_shell(self, request: CommandRunFor) -> CommandResult:
         frame = CommandFrame(
@@ -74,10 +94,10 @@ class CommandService:
             command=request.command,
             status="pending",
             created_at=utc_now(),
+            deadline=deadline_for(request.timeout_s, self._grace_s, request.reply_by),
+            idempotency_key=request.idempotency_key,
         )
-        return as_command_result(
-            await self._run(record, frame, request.user_id, request.timeout_s)
-        )
+        return as_command_result(await self._run(record, frame, request.user_id))
 
     async def run_docker(self, request: DockerRun) -> DockerResult:
         action = checked_action(request)
@@ -98,16 +118,18 @@ class CommandService:
             params=action.params,
             status="pending",
             created_at=utc_now(),
+            deadline=deadline_for(request.timeout_s, self._grace_s, request.reply_by),
+            idempotency_key=request.idempotency_key,
         )
-        return as_docker_result(await self._run(record, frame, request.user_id, request.timeout_s))
+        return as_docker_result(await self._run(record, frame, request.user_id))
 
     async def history(self, request: CommandHistory) -> list[CommandResult]:
         records = await self._store.history(request.server_id, request.limit)
         return [as_command_result(record) for record in records]
 
     async def on_reply(self, reply: AgentReply, reply_token: str) -> None:
-        """A reply on one of our reply subjects: to its waiting request, or (late) straight
-        to the history if the rules above let it."""
+        """A reply on one of our reply subjects or the shared fallback: to its waiting
+        request, or straight to the history if the rules above let it."""
         if self._dispatcher.take(reply, reply_token):
             return
         context = {"command_id": reply.command_id, "server_id": str(reply.server_id)}
@@ -127,10 +149,21 @@ class CommandService:
             if finished is None:
                 refused = "already answered"
             else:
-                log.info("late reply recorded", extra=context | {"status": finished.status})
+                log.info("reply recorded without its waiter", extra=context | {"status": finished.status})
                 self._finished(finished)
                 return
         log.warning("agent reply ignored", extra=context | {"reason": refused})
+
+    async def sweep(self, key_retention_s: float) -> None:
+        """Close commands pending past their deadline (their replica died) as `timeout`,
+        and forget Idempotency-Keys older than the retention."""
+        for record in await self._store.expire(no_answer(), SWEEP_SLACK_S):
+            log.warning(
+                "command closed as timeout by the sweep",
+                extra={"command_id": record.command_id, "server_id": str(record.server_id)},
+            )
+            self._finished(record)
+        await self._store.forget_keys(key_retention_s)
 
     def _finished(self, record: CommandRecord) -> None:
         self._publisher.publish(record)
@@ -141,54 +174,57 @@ class CommandService:
         record: CommandRecord,
         frame: CommandFrame | DockerCommandFrame,
         user_id: uuid.UUID,
-        timeout_s: int,
     ) -> CommandRecord:
         token = record.reply_token = new_reply_token()
-        # Recorded before delivery, so an answer always finds its row.
-        await self._store.add(record)
-        context = {
-            "command_id": record.command_id,
-            "server_id": str(record.server_id),
-            "kind": record.kind,
-        }
+        try:
+            # Recorded before delivery, so an answer always finds its row.
+            first = await self._store.admit(record, self._quotas)
+        except OverQuota as exc:
+            raise over_quota(exc, self._quotas) from None
+        if first is not None:
+            return replayed(first, record)
         if not await self._audit.requested(record, user_id):
             await self._store.discard(record.command_id)
             raise RpcError("unavailable", "The audit log is unavailable; the command was not sent")
         try:
-            reply = await self._dispatcher.dispatch(
-                record.server_id, frame, user_id, timeout_s + self._grace_s, token
+            dispatched = await self._dispatcher.dispatch(
+                record.server_id, frame, user_id, record.deadline, token
             )
         except AgentNotConnected as exc:
             await self._store.discard(record.command_id)
             self._audit.finished(record, NOT_DELIVERED)
             raise RpcError("conflict", str(exc)) from None
-        except DeliveryUnconfirmed as exc:
-            # The agent may still run it: keep the row; a reply that comes anyway updates it.
-            failed = await self._store.finish(
-                record.command_id,
-                {
-                    "status": "failed",
-                    "success": False,
-                    "message": str(exc),
-                    "finished_at": utc_now(),
-                },
-                only_if_pending=True,
+        except DeadlinePassed:
+            return await self._conclude(record, None, no_answer(REFUSED_LATE))
+        return await self._conclude(record, dispatched, None)
+
+    async def _conclude(
+        self,
+        record: CommandRecord,
+        dispatched: Dispatched | None,
+        verdict: Changes | None,
+    ) -> CommandRecord:
+        """Record the answer (or the service's own verdict) unless someone else already
+        did; return the row as it ends up."""
+        context = {
+            "command_id": record.command_id, "server_id": str(record.server_id), "kind": record.kind,
+        }
+        if dispatched is not None and dispatched.reply is not None:
+            reply = dispatched.reply
+            finished = await self._store.answer(
+                record.command_id, reply.server_id, record.reply_token or "",
+                from_reply(record.kind, reply),
             )
-            if failed is not None:
-                self._finished(failed)
-            raise RpcError("unavailable", str(exc)) from None
-        if reply is None:
-            finished = await self._store.finish(
-                record.command_id, no_answer(), only_if_pending=True
-            )
+        else:
+            if verdict is None:
+                confirmed = dispatched is None or dispatched.confirmed
+                verdict = no_answer() if confirmed else no_answer(NOT_CONFIRMED)
+            finished = await self._store.finish(record.command_id, verdict, only_if_pending=True)
             if finished is not None:
                 log.info("agent did not answer in time", extra=context)
-        else:
-            finished = await self._store.answer(
-                record.command_id, reply.server_id, token, from_reply(record.kind, reply)
-            )
         if finished is None:
-            # A late reply (or a copy of this one) was recorded first, and published: it wins.
+            # Recorded first elsewhere (a late reply, a copy of this one, another replica's
+            # sweep) and published there: that one wins.
             current = await self._store.get(record.command_id)
             if current is None:
                 raise RpcError("internal", "Command record vanished")

@@ -27,10 +27,28 @@ class CommandsSettings(DatabaseSettings):
         "command is refused (it is never sent unaudited).",
     )
     max_concurrent_commands: int = Field(
-        default=256,
+        default=10_000,
         ge=1,
-        le=10_000,
-        description="Commands one replica waits on at once (each waits up to timeout_s + grace).",
+        le=1_000_000,
+        description="Commands one replica waits on at once; waiting costs a future, not a "
+        "worker. Beyond it a request is refused (429).",
+    )
+    commands_per_server: int = Field(
+        default=8, ge=1, le=10_000,
+        description="In-flight commands and Docker actions per server, across replicas (429).",
+    )
+    commands_per_user: int = Field(
+        default=32, ge=1, le=100_000,
+        description="In-flight commands and Docker actions per user, across replicas (429).",
+    )
+    command_sweep_interval_s: PositiveSeconds = Field(
+        default=5.0,
+        description="How often each replica closes commands still pending past their "
+        "deadline (their replica died) as `timeout`, and forgets old Idempotency-Keys.",
+    )
+    idempotency_retention_s: float = Field(
+        default=86_400.0, gt=0, le=7 * 86_400,
+        description="How long an Idempotency-Key keeps returning its first result.",
     )
     instance_id: str = Field(
         default_factory=_new_instance_id,

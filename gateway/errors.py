@@ -15,10 +15,8 @@ async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RpcError)
     detail = exc.detail if exc.detail is not None else exc.code
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
-    if exc.code == "throttled" and isinstance(detail, dict):
-        # {"message", "retry_after_s"} from the service: the wait goes in Retry-After.
-        headers = {"Retry-After": str(int(detail.get("retry_after_s", 1)))}
-        detail = detail.get("message", "Too many requests")
+    if exc.retry_after_s is not None:
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"detail": detail}, status_code=exc.http_status, headers=headers)
 
 

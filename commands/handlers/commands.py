@@ -1,4 +1,8 @@
-"""commands.run, commands.docker, commands.history: commands for agents and their history."""
+"""commands.run, commands.docker, commands.history: commands for agents and their history.
+
+Runs and Docker actions are answered by a task each (commands/detached.py): a command
+waiting for its agent holds no handler slot.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +21,17 @@ from opswire.runtime.faststream_rpc import rpc_handler
 
 def register(rt: CommandsRuntime) -> None:
     broker, subjects = rt.broker, rt.subjects
-    max_concurrent = rt.settings.max_concurrent_commands
 
-    @rpc_handler(broker, subjects, COMMANDS_RUN, max_workers=max_concurrent)
     async def run_command(request: CommandRunFor) -> CommandResult:
         """Run a shell command on the agent and wait for its result."""
         return await rt.service.run_shell(request)
 
-    @rpc_handler(broker, subjects, DOCKER_RUN, max_workers=max_concurrent)
     async def run_docker(request: DockerRun) -> DockerResult:
         """Run a Docker action through the agent and wait for its result."""
         return await rt.service.run_docker(request)
+
+    rt.calls.serve(broker, subjects, COMMANDS_RUN, run_command)
+    rt.calls.serve(broker, subjects, DOCKER_RUN, run_docker)
 
     @rpc_handler(broker, subjects, COMMANDS_HISTORY)
     async def command_history(request: CommandHistory) -> list[CommandResult]:

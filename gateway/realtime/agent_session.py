@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from starlette.websockets import WebSocket
 
 from gateway.realtime.chatops import AgentDialect
@@ -33,7 +35,7 @@ from gateway.realtime.wsio import (
     send_error,
     send_frame,
 )
-from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
+from opswire.contract.events import DEADLINE_PASSED, AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.frames import (
     INVALID_FORMAT,
     AgentAuth,
@@ -64,6 +66,8 @@ TOO_LARGE = closing(TOO_BIG, "too_large", "Frame too large", reason="frame_too_l
 PUBLISH_HEADER_ALLOWANCE = 512
 # Docker frames carry no timeout; the commands service waits at most this long for one.
 DOCKER_REPLY_TTL_S = 600.0
+# How long the waiting commands replica has to confirm an answer before any replica gets it.
+REPLY_ACK_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -136,13 +140,23 @@ class AgentSession:
         self._ctx.presence.offline(self.identity.server_id, self.connection_id, reason)
 
     async def deliver(self, delivery: AgentDelivery) -> DeliveryAck:
-        """Forward a command frame to the agent and remember where its answer goes."""
+        """Forward a command frame to the agent and remember where its answer goes.
+
+        A delivery past its `not_after` is refused: the commands service has recorded the
+        command as timed out, so it must not run now.
+        """
         if self.closing:
             return DeliveryAck(delivered=False, detail="Agent not connected")
+        now = utc_now()
+        if delivery.not_after is not None and delivery.not_after <= now:
+            return DeliveryAck(delivered=False, detail="Deadline passed", code=DEADLINE_PASSED)
         frame = delivery.frame
         timeout_s = frame.timeout_s if isinstance(frame, CommandFrame) else DOCKER_REPLY_TTL_S
+        ttl_s = timeout_s + self._ctx.command_grace_s
+        if delivery.not_after is not None:
+            ttl_s = max(ttl_s, (delivery.not_after - now).total_seconds())
         refused = self._pending.add(
-            frame.command_id, delivery.reply_subject, timeout_s + self._ctx.command_grace_s
+            frame.command_id, delivery.reply_subject, ttl_s, delivery.fallback_subject
         )
         if refused is not None:
             return DeliveryAck(delivered=False, detail=refused)
@@ -256,20 +270,26 @@ class AgentSession:
         response: CommandResponse | DockerResponse | None = None,
         error: str | None = None,
     ) -> None:
+        """Hand the answer to the commands replica waiting for it (it confirms); if none
+        does (it died) or it does not confirm in time, to any replica via the fallback
+        subject. The history takes an answer once, so both reaching it is harmless."""
         reply = AgentReply(
             server_id=self.identity.server_id,
             command_id=pending.command_id,
             response=response,
             error=error,
         )
+        payload = reply.model_dump_json().encode()
+        context = {"server_id": self.server_id, "command_id": pending.command_id}
         try:
-            await self._ctx.nc.publish(pending.reply_subject, reply.model_dump_json().encode())
+            if pending.fallback_subject is None:
+                await self._ctx.nc.publish(pending.reply_subject, payload)
+                return
+            try:
+                await self._ctx.nc.request(pending.reply_subject, payload, timeout=REPLY_ACK_TIMEOUT_S)
+                return
+            except (NoRespondersError, NatsTimeoutError):
+                log.info("waiting commands replica gone; answer sent to any replica", extra=context)
+            await self._ctx.nc.publish(pending.fallback_subject, payload)
         except Exception as exc:
-            log.warning(
-                "agent reply not sent",
-                extra={
-                    "server_id": self.server_id,
-                    "command_id": pending.command_id,
-                    "error": repr(exc),
-                },
-            )
+            log.warning("agent reply not sent", extra=context | {"error": repr(exc)})

@@ -16,6 +16,8 @@ class PendingCommand:
     command_id: str
     reply_subject: str
     expires_at: float
+    # Where the answer goes if nobody waits on reply_subject any more (AgentDelivery).
+    fallback_subject: str | None = None
 
 
 class PendingCommands:
@@ -27,7 +29,9 @@ class PendingCommands:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def add(self, command_id: str, reply_subject: str, ttl_s: float) -> str | None:
+    def add(
+        self, command_id: str, reply_subject: str, ttl_s: float, fallback_subject: str | None = None
+    ) -> str | None:
         """Remember a command; returns why not (duplicate id, too many) or None on success."""
         now = self._clock()
         current = self._by_id.get(command_id)
@@ -37,7 +41,9 @@ class PendingCommands:
             self._purge(now)
             if len(self._by_id) >= self._limit:
                 return "Too many pending commands for this agent"
-        self._by_id[command_id] = PendingCommand(command_id, reply_subject, now + ttl_s)
+        self._by_id[command_id] = PendingCommand(
+            command_id, reply_subject, now + ttl_s, fallback_subject
+        )
         return None
 
     def pop(self, command_id: str) -> PendingCommand | None:

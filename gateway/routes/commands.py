@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
-from gateway.routes.params import RPC_MARGIN_S
+from gateway.routes.params import IdempotencyKeyHeader, command_wait
 from opswire.contract import rpc as calls
 from opswire.contract.resources import CommandResult, CommandRun
 
@@ -16,7 +16,11 @@ router = APIRouter(prefix="/commands", tags=["commands"])
 
 @router.post(
     "/{server_id}",
-    responses={409: {"description": "The agent is not connected"}},
+    responses={
+        409: {"description": "The agent is not connected, or this Idempotency-Key's "
+              "first request is still running"},
+        429: {"description": "Too many commands in flight for this server or user"},
+    },
 )
 async def run_command(
     server_id: OwnedServerId,
@@ -24,15 +28,18 @@ async def run_command(
     user_id: CurrentUserId,
     rpc: Rpc,
     state: State,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommandResult:
     """Run a command and wait for it: status `succeeded`, `failed` or `timeout` (all 200).
 
     The commands service audits it (`command.requested` before dispatch, `command.finished`).
     """
-    request = calls.CommandRunFor(user_id=user_id, server_id=server_id, **body.model_dump())
-    # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
-    wait_s = body.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
-    return await rpc.call_typed(calls.COMMANDS_RUN, request, timeout_s=wait_s)
+    wait = command_wait(body.timeout_s, state.settings.command_grace_s)
+    request = calls.CommandRunFor(
+        user_id=user_id, server_id=server_id, idempotency_key=idempotency_key,
+        reply_by=wait.reply_by, **body.model_dump(),
+    )
+    return await rpc.call_typed(calls.COMMANDS_RUN, request, timeout_s=wait.rpc_timeout_s)
 
 
 @router.get("/{server_id}/history")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
-from gateway.routes.params import RPC_MARGIN_S
+from gateway.routes.params import IdempotencyKeyHeader, command_wait
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.frames import CONTAINER_ID_PATTERN, DockerAction
@@ -35,7 +35,8 @@ ContainerAction = Literal["start", "stop", "restart"]
 # How long to wait for the agent (extension of DESIGN §5; default 30 s).
 TimeoutS = Annotated[int, Query(ge=1, le=600, description="Seconds to wait for the agent.")]
 _AGENT_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The agent is not connected"}
+    409: {"description": "The agent is not connected"},
+    429: {"description": "Too many commands in flight for this server or user"},
 }
 
 
@@ -48,7 +49,9 @@ async def _run(
     container_id: str | None = None,
     params: dict[str, Any] | None = None,
     timeout_s: int = 30,
+    idempotency_key: str | None = None,
 ) -> DockerResult:
+    wait = command_wait(timeout_s, state.settings.command_grace_s)
     request = calls.DockerRun(
         user_id=user_id,
         server_id=server_id,
@@ -56,10 +59,10 @@ async def _run(
         container_id=container_id,
         params=params or {},
         timeout_s=timeout_s,
+        idempotency_key=idempotency_key,
+        reply_by=wait.reply_by,
     )
-    # The service waits timeout_s plus its own grace; the gateway must outlast that wait.
-    wait_s = request.timeout_s + state.settings.command_grace_s + RPC_MARGIN_S
-    return await rpc.call_typed(calls.DOCKER_RUN, request, timeout_s=wait_s)
+    return await rpc.call_typed(calls.DOCKER_RUN, request, timeout_s=wait.rpc_timeout_s)
 
 
 def _data_or_error(result: DockerResult) -> Any:
@@ -97,12 +100,16 @@ async def container_action(
     rpc: Rpc,
     state: State,
     timeout_s: TimeoutS = 30,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> DockerActionResult:
     """Start, stop or restart a container; `success` is the agent's answer.
 
     The commands service audits it (`docker.requested` before dispatch, `docker.finished`).
     """
-    result = await _run(rpc, state, user_id, server_id, action, container_id, timeout_s=timeout_s)
+    result = await _run(
+        rpc, state, user_id, server_id, action, container_id, timeout_s=timeout_s,
+        idempotency_key=idempotency_key,
+    )
     return DockerActionResult(
         command_id=result.command_id, success=result.success, message=result.message
     )

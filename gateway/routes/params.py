@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Query, Response
+from fastapi import Header, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 from pydantic_core import to_jsonable_python
 
-from opswire.contract.rpc import MAX_HISTORY_LIMIT
+from opswire.contract.rpc import IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT
 from opswire.contract.telemetry import LevelName
-from opswire.contract.types import UtcDatetime
+from opswire.contract.types import UtcDatetime, utc_now
 
 # Margin on top of the service's own wait, so the service answers before the gateway gives up.
 RPC_MARGIN_S = 5.0
@@ -62,3 +62,30 @@ def json_passthrough(data: Any) -> Response:
     """Relay a service's reply as is: telemetry is already contract-shaped, and re-validating
     up to 10000 samples per request would cost more than the query itself."""
     return Response(orjson.dumps(to_jsonable_python(data)), media_type="application/json")
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="A retry with the same key (same user and server, within 24 h) returns "
+        "the first result and runs nothing again; 409 while the first is still running, "
+        "422 if the key was used for a different request.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class CommandWait:
+    """How long the gateway waits for a command, as an absolute instant for the service
+    (`reply_by`: it answers by then and delivers nothing after) and as the RPC timeout."""
+
+    reply_by: datetime
+    rpc_timeout_s: float
+
+
+def command_wait(timeout_s: int, grace_s: float) -> CommandWait:
+    wait_s = timeout_s + grace_s
+    # The margin lets the service's answer at reply_by still arrive.
+    return CommandWait(utc_now() + timedelta(seconds=wait_s), wait_s + RPC_MARGIN_S)

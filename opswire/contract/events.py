@@ -109,11 +109,22 @@ class AgentDelivery(BaseModel):
     frame: CommandFrame | DockerCommandFrame = Field(discriminator="type")
     reply_subject: ReplySubject
     requested_by: uuid.UUID | None = None
+    # Past this instant the gateway refuses the frame: the commands service has given the
+    # command up (recorded `timeout`), so it must never run afterwards.
+    not_after: UtcDatetime | None = None
+    # Where the answer goes when nobody listens on `reply_subject` (the waiting commands
+    # replica died): a subject every replica takes in a queue group.
+    fallback_subject: ReplySubject | None = None
+
+
+DEADLINE_PASSED = "deadline_passed"
 
 
 class DeliveryAck(BaseModel):
     delivered: bool
     detail: str | None = None
+    # Why not, for machines: `deadline_passed` (refused, never to run); None otherwise.
+    code: str | None = None
 
 
 class AgentReply(BaseModel):

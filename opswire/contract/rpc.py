@@ -152,7 +152,7 @@ AUTH_REGISTER = RpcMethod(
 )
 AUTH_LOGIN = RpcMethod(
     "auth", "login", LoginFrom, TokenPair,
-    "Exchange email+password for a token pair; throttled per account (error code throttled).",
+    "Exchange email+password for a token pair; throttled per account (error code rate_limited).",
 )
 AUTH_REFRESH = RpcMethod(
     "auth", "refresh", TokenRefresh, TokenPair,
@@ -270,9 +270,18 @@ SERVERS_FORGET = RpcMethod(
 # --- commands ---------------------------------------------------------------------------------------
 
 
+# `Idempotency-Key` header (IETF httpapi draft): visible ASCII, no spaces.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+IdempotencyKey = Annotated[str, StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN)]
+
+
 class CommandRunFor(CommandRun):
     user_id: uuid.UUID
     server_id: uuid.UUID
+    # A retry with the same key (same user and server) returns the first result.
+    idempotency_key: IdempotencyKey | None = None
+    # When the caller stops waiting: nothing is delivered after it, the answer comes before.
+    reply_by: UtcDatetime | None = None
 
 
 class CommandHistory(_Req):
@@ -287,6 +296,8 @@ class DockerRun(_Req):
     container_id: ContainerId | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
+    idempotency_key: IdempotencyKey | None = None
+    reply_by: UtcDatetime | None = None
 
 
 COMMANDS_RUN = RpcMethod(

@@ -8,7 +8,7 @@ Errors cross NATS as typed replies, never as silence::
     ├── code "forbidden"     403
     ├── code "not_found"     404  does not exist, or is not yours (never told apart)
     ├── code "conflict"      409  exists already / agent not connected / a ceiling reached
-    ├── code "throttled"     429  too many attempts; detail {"message", "retry_after_s"}
+    ├── code "rate_limited"  429  throttled or over a quota; `retry_after_s` says when to try again
     ├── code "timeout"       504  the work itself timed out
     ├── code "unavailable"   503  the service did not answer in time
     └── code "internal"      500  a bug; details are in the service's log
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ErrorCode = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "timeout", "unavailable",
-    "internal", "throttled",
+    "internal", "rate_limited",
 ]
 HTTP_STATUS: dict[str, int] = {
     "invalid": 422,
@@ -49,7 +49,7 @@ HTTP_STATUS: dict[str, int] = {
     "timeout": 504,
     "unavailable": 503,
     "internal": 500,
-    "throttled": 429,
+    "rate_limited": 429,
 }
 
 Req = TypeVar("Req", bound=BaseModel)
@@ -57,10 +57,12 @@ Rep = TypeVar("Rep")
 
 
 class RpcError(Exception):
-    def __init__(self, code: ErrorCode, detail: Any = None) -> None:
+    def __init__(self, code: ErrorCode, detail: Any = None, retry_after_s: int | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code: ErrorCode = code
         self.detail = detail
+        # Whole seconds until a retry may succeed (HTTP Retry-After), for "rate_limited".
+        self.retry_after_s = retry_after_s
 
     @property
     def http_status(self) -> int:
@@ -79,8 +81,11 @@ def ok_reply(data: Any) -> bytes:
     return dumps({"ok": True, "data": data})
 
 
-def error_reply(code: ErrorCode, detail: Any) -> bytes:
-    return dumps({"ok": False, "error": {"code": code, "detail": detail}})
+def error_reply(code: ErrorCode, detail: Any, retry_after_s: int | None = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "detail": detail}
+    if retry_after_s is not None:
+        error["retry_after_s"] = retry_after_s
+    return dumps({"ok": False, "error": error})
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
@@ -103,7 +108,7 @@ async def handle_request(method: RpcMethod[Req], handler: Handler[Req], body: by
     try:
         return ok_reply(await handler(request))
     except RpcError as exc:
-        return error_reply(exc.code, exc.detail)
+        return error_reply(exc.code, exc.detail, exc.retry_after_s)
     except Exception:
         log.exception("rpc handler failed", extra={"rpc": f"{method.service}.{method.method}"})
         return error_reply("internal", "Internal error")
@@ -177,4 +182,8 @@ class RpcClient:
         if reply.get("ok"):
             return reply.get("data")
         error = reply.get("error") or {}
-        raise RpcError(error.get("code", "internal"), error.get("detail"))
+        retry_after = error.get("retry_after_s")
+        raise RpcError(
+            error.get("code", "internal"), error.get("detail"),
+            retry_after if isinstance(retry_after, int) and retry_after >= 0 else None,
+        )

@@ -46,11 +46,11 @@ async def test_guessing_one_account_locks_it_with_retry_after_and_others_are_una
             assert [await attempt(rpc, victim, f"guess {i}") for i in range(4)] == ["unauthorized"] * 4
         with pytest.raises(RpcError) as locked:
             await rpc.call(calls.AUTH_LOGIN, {"email": victim, "password": PASSWORD})
-        assert locked.value.code == "throttled"
+        assert locked.value.code == "rate_limited"
         assert locked.value.detail["message"] == "Too many failed logins; try again later"
-        assert 1 <= locked.value.detail["retry_after_s"] <= 600
+        assert 1 <= (locked.value.retry_after_s or 0) <= 600
         # The same bucket for any spelling of the email.
-        assert await attempt(rpc, victim.upper(), PASSWORD) == "throttled"
+        assert await attempt(rpc, victim.upper(), PASSWORD) == "rate_limited"
         assert await attempt(rpc, bystander, PASSWORD) == "ok"
 
         failed = [r for r in caplog.records if r.getMessage() == "login failed"]
@@ -68,7 +68,7 @@ async def test_an_unknown_email_is_throttled_like_a_real_one(run_auth: RunAuth) 
     async with run_auth(login_account_free_failures=2, **LOCK) as rpc:
         nobody = email()
         assert [await attempt(rpc, nobody, "x") for _ in range(4)] == [
-            "unauthorized", "unauthorized", "unauthorized", "throttled",
+            "unauthorized", "unauthorized", "unauthorized", "rate_limited",
         ]
 
 
@@ -87,7 +87,7 @@ async def test_parallel_guessers_spend_no_hashing_once_locked_and_a_bystander_lo
     # plus the one that locks were ever checked.
     checked = guessed.count("unauthorized")
     assert 1 <= checked <= 6
-    assert guessed.count("throttled") == 32 - checked
+    assert guessed.count("rate_limited") == 32 - checked
 
 
 async def test_one_address_guessing_many_accounts_is_throttled_other_addresses_are_not(
@@ -97,8 +97,8 @@ async def test_one_address_guessing_many_accounts_is_throttled_other_addresses_a
         honest = email()
         await new_user(rpc, honest)
         results = [await attempt(rpc, email(), "x", client="203.0.113.5") for _ in range(5)]
-        assert results == ["unauthorized"] * 4 + ["throttled"]
-        assert await attempt(rpc, honest, PASSWORD, client="203.0.113.5") == "throttled"
+        assert results == ["unauthorized"] * 4 + ["rate_limited"]
+        assert await attempt(rpc, honest, PASSWORD, client="203.0.113.5") == "rate_limited"
         assert await attempt(rpc, honest, PASSWORD, client="203.0.113.6") == "ok"
 
 

@@ -46,6 +46,7 @@ class FakeGateway:
         delivered: bool = True,
         acks: bool = True,
         on_delivery: OnDelivery | None = None,
+        refusal_code: str | None = None,
     ) -> None:
         self._nc = nc
         self._subjects = subjects
@@ -54,6 +55,7 @@ class FakeGateway:
         self.delivered = delivered
         self.acks = acks  # False: take the frame but never confirm it (a stuck gateway)
         self.on_delivery = on_delivery
+        self.refusal_code = refusal_code  # DeliveryAck.code when not delivered
         self.deliveries: asyncio.Queue[AgentDelivery] = asyncio.Queue()
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -99,7 +101,11 @@ class FakeGateway:
         if self.on_delivery is not None:
             await self.on_delivery(delivery)
         if self.acks:
-            ack = DeliveryAck(delivered=self.delivered, detail=None if self.delivered else "gone")
+            ack = DeliveryAck(
+                delivered=self.delivered,
+                detail=None if self.delivered else "gone",
+                code=None if self.delivered else self.refusal_code,
+            )
             await msg.respond(ack.model_dump_json().encode())
         self.deliveries.put_nowait(delivery)
         if self.delivered:

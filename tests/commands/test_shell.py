@@ -11,6 +11,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from commands.outcome import NOT_CONFIRMED
 from opswire.contract.events import CommandResultEvent, DockerResultEvent, ShellResultEvent
 from opswire.contract.rpc import COMMANDS_HISTORY, COMMANDS_PING, COMMANDS_RUN
 from opswire.runtime.rpc import RpcClient, RpcError
@@ -175,19 +176,20 @@ async def test_gateway_without_the_agent_is_conflict(
     assert await rpc.call(COMMANDS_HISTORY, {"server_id": str(server_id)}) == []
 
 
-async def test_unconfirmed_delivery_is_unavailable_and_kept_for_a_late_reply(
+async def test_unconfirmed_delivery_is_waited_for_and_kept_for_a_late_reply(
     rpc: RpcClient,
     nc: NatsClient,
     namespace: Namespace,
     server_id: uuid.UUID,
     results: asyncio.Queue[Msg],
 ) -> None:
+    """The agent may have an unconfirmed frame: the caller is not told "unavailable" (it
+    might retry and run it twice) but waits the command's time, then gets `timeout`."""
     async with FakeGateway(nc, namespace.subjects, server_id, acks=False) as gateway:
-        with pytest.raises(RpcError) as caught:
-            await rpc.call(COMMANDS_RUN, run_request(server_id))
-        assert caught.value.code == "unavailable"
+        result = await rpc.call(COMMANDS_RUN, run_request(server_id, timeout_s=1))
+        assert (result["status"], result["message"]) == ("timeout", NOT_CONFIRMED)
         event, _ = await next_event(results)
-        assert event.status == "failed"
+        assert event.status == "timeout"
         # The agent may have run it after all: its answer still lands in the history.
         delivery = gateway.deliveries.get_nowait()
         await gateway.reply(delivery, shell_response(delivery.frame, "ran anyway", 0))

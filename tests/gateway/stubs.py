@@ -62,7 +62,7 @@ class ServiceStubs:
                 if asyncio.iscoroutine(result):
                     result = await result
             except RpcError as exc:
-                await msg.respond(error_reply(exc.code, exc.detail))
+                await msg.respond(error_reply(exc.code, exc.detail, exc.retry_after_s))
                 return
             await msg.respond(ok_reply(result))
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from pydantic import ValidationError
 
+from gateway.settings import GatewaySettings
 from opswire.contract import rpc as calls
 from opswire.contract.events import AuditEvent
-from opswire.runtime.rpc import handle_request
+from opswire.runtime.rpc import RpcError, handle_request
 from tests.gateway.stubs import (
     TEST_RPC_TIMEOUT_S,
     Api,
@@ -25,6 +27,8 @@ from tests.gateway.stubs import (
     docker_result,
     server_public,
 )
+
+GATEWAY_GRACE_S = GatewaySettings.model_fields["command_grace_s"].default
 
 
 async def assert_no_entry_so_far(api: Api, next_event: Callable[[], Awaitable[AuditEvent]]) -> None:
@@ -38,6 +42,7 @@ async def assert_no_entry_so_far(api: Api, next_event: Callable[[], Awaitable[Au
 async def test_run_command_returns_the_result_and_leaves_the_audit_to_the_service(api: Api) -> None:
     result = command_result(api.server_id, "echo s3cret-token", output="s3cret-token\n")
     await api.stubs.ok(calls.COMMANDS_RUN, result)
+    sent_at = datetime.now(UTC)
     async with api.audit_events() as next_event:
         response = await api.client.post(
             f"/api/v1/commands/{api.server_id}",
@@ -49,14 +54,18 @@ async def test_run_command_returns_the_result_and_leaves_the_audit_to_the_servic
     body = response.json()
     for name in ("command_id", "command", "status", "output", "exit_code", "duration_ms"):
         assert body[name] == result[name]
-    assert api.stubs.calls(calls.COMMANDS_RUN) == [
-        {
-            "command": "echo s3cret-token",
-            "timeout_s": 30,
-            "user_id": str(api.user_id),
-            "server_id": str(api.server_id),
-        }
-    ]
+    [sent] = api.stubs.calls(calls.COMMANDS_RUN)
+    # When the gateway stops waiting: the service answers by then, delivers nothing after.
+    reply_by = datetime.fromisoformat(sent.pop("reply_by"))
+    assert sent_at < reply_by <= datetime.now(UTC) + timedelta(seconds=30 + GATEWAY_GRACE_S)
+    assert reply_by >= sent_at + timedelta(seconds=30)
+    assert sent == {
+        "command": "echo s3cret-token",
+        "timeout_s": 30,
+        "user_id": str(api.user_id),
+        "server_id": str(api.server_id),
+        "idempotency_key": None,
+    }
 
 
 async def test_run_waits_longer_than_the_default_rpc_timeout(api: Api) -> None:
@@ -253,3 +262,47 @@ async def test_container_logs_bad_tail_is_422(api: Api, tail: Any) -> None:
         headers=api.headers,
     )
     assert response.status_code == 422
+
+
+async def test_over_quota_is_429_with_retry_after(api: Api) -> None:
+    def over(_request: dict[str, Any]) -> Any:
+        raise RpcError("rate_limited", "Too many commands in flight for this server", retry_after_s=7)
+
+    await api.stubs.answer(calls.COMMANDS_RUN, over)
+    await api.stubs.answer(calls.DOCKER_RUN, over)
+    for path in ("commands", "docker"):
+        url = f"/api/v1/commands/{api.server_id}" if path == "commands" else (
+            f"/api/v1/docker/{api.server_id}/containers/web/stop"
+        )
+        response = await api.client.post(url, json={"command": "uptime"}, headers=api.headers)
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "7"
+        assert response.json() == {"detail": "Too many commands in flight for this server"}
+
+
+async def test_idempotency_key_is_passed_on_for_commands_and_container_actions(api: Api) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "stop"))
+    headers = {**api.headers, "Idempotency-Key": "retry-8f14e45f"}
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=headers
+    )
+    assert response.status_code == 200
+    response = await api.client.post(
+        f"/api/v1/docker/{api.server_id}/containers/web/stop", headers=headers
+    )
+    assert response.status_code == 200
+    [run] = api.stubs.calls(calls.COMMANDS_RUN)
+    [stop] = api.stubs.calls(calls.DOCKER_RUN)
+    assert run["idempotency_key"] == stop["idempotency_key"] == "retry-8f14e45f"
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
+async def test_malformed_idempotency_key_is_422_and_runs_nothing(api: Api, key: str) -> None:
+    await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
+    headers: dict[str, str | bytes] = {**api.headers, "Idempotency-Key": key.encode()}
+    response = await api.client.post(
+        f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert api.stubs.calls(calls.COMMANDS_RUN) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from opswire.contract import rpc as calls
+from opswire.runtime.rpc import RpcError
 from tests.gateway.stubs import Api
 
 
@@ -16,7 +17,10 @@ def bearer(api: Api, session_id: uuid.UUID | None) -> dict[str, str]:
 
 async def test_a_throttled_login_is_429_with_retry_after(api: Api) -> None:
     message = "Too many failed logins; try again later"
-    await api.stubs.error(calls.AUTH_LOGIN, "throttled", {"message": message, "retry_after_s": 42})
+    def throttled(_request: object) -> None:
+        raise RpcError("rate_limited", message, retry_after_s=42)
+
+    await api.stubs.answer(calls.AUTH_LOGIN, throttled)
     response = await api.client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x"})
     assert (response.status_code, response.json()) == (429, {"detail": message})
     assert response.headers["Retry-After"] == "42"

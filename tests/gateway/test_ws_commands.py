@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
-from opswire.contract.events import AgentDelivery, AgentReply, DeliveryAck
+from opswire.contract.events import DEADLINE_PASSED, AgentDelivery, AgentReply, DeliveryAck
 from opswire.contract.frames import CommandFrame, DockerCommandFrame
+from opswire.contract.types import utc_now
 from tests.helpers.ws import Gateway, Services, agent, eventually, ping, recv, send
 
 
@@ -154,3 +157,65 @@ async def test_pending_commands_are_answered_when_the_agent_leaves(
     finally:
         await replies.unsubscribe()
     assert (reply.command_id, reply.error, reply.response) == ("slow", "Agent disconnected", None)
+
+
+async def test_delivery_past_its_deadline_is_refused_and_never_reaches_the_agent(
+    gw: Gateway, services: Services, nc: NatsClient
+) -> None:
+    """The commands service gave the command up at `not_after`: it must not run later."""
+    key, identity = services.add_agent()
+    delivery = AgentDelivery(
+        frame=CommandFrame(command_id="late-1", command="uptime", timeout_s=5),
+        reply_subject=nc.new_inbox(),
+        not_after=utc_now() - timedelta(seconds=1),
+    )
+    async with agent(gw, key) as ws:
+        ack = await _deliver(nc, gw, str(identity.server_id), delivery.model_dump_json().encode())
+        assert ack == DeliveryAck(delivered=False, detail="Deadline passed", code=DEADLINE_PASSED)
+        await ping(ws)  # the agent got nothing but its pong
+        on_time = delivery.model_copy(update={"not_after": utc_now() + timedelta(seconds=30)})
+        ack = await _deliver(nc, gw, str(identity.server_id), on_time.model_dump_json().encode())
+        assert ack.delivered
+        assert (await recv(ws))["command_id"] == "late-1"
+
+
+async def test_answer_goes_to_the_fallback_when_its_waiter_is_gone(
+    gw: Gateway, services: Services, nc: NatsClient
+) -> None:
+    """Nobody listens on the reply subject (the waiting commands replica died): the answer
+    goes to the fallback subject, which any replica takes."""
+    key, identity = services.add_agent()
+    confirmed: list[str] = []
+
+    async def confirm(msg: Msg) -> None:  # a live commands replica confirms what it hears
+        confirmed.append(AgentReply.model_validate_json(msg.data).command_id)
+        await msg.respond(b"ok")
+
+    fallback = await nc.subscribe(nc.new_inbox())
+    waiter = await nc.subscribe(nc.new_inbox(), cb=confirm)
+    gone = nc.new_inbox()  # nobody subscribes here
+    try:
+        async with agent(gw, key) as ws:
+            for command_id, reply_subject in (("to-waiter", waiter.subject), ("orphan", gone)):
+                delivery = AgentDelivery(
+                    frame=CommandFrame(command_id=command_id, command="uptime", timeout_s=5),
+                    reply_subject=reply_subject,
+                    fallback_subject=fallback.subject,
+                )
+                ack = await _deliver(nc, gw, str(identity.server_id), delivery.model_dump_json().encode())
+                assert ack.delivered
+                assert (await recv(ws))["command_id"] == command_id
+            for command_id in ("to-waiter", "orphan"):
+                await send(ws, {
+                    "type": "command_response", "command_id": command_id, "output": command_id,
+                    "exit_code": 0, "duration_ms": 1,
+                })
+            reply = AgentReply.model_validate_json((await fallback.next_msg(timeout=5)).data)
+    finally:
+        await fallback.unsubscribe()
+        await waiter.unsubscribe()
+    # The confirmed answer stayed with its waiter; only the orphan came to the fallback.
+    assert (reply.command_id, reply.server_id) == ("orphan", identity.server_id)
+    assert reply.response is not None and reply.response.model_dump()["output"] == "orphan"
+    assert confirmed == ["to-waiter"]
+
