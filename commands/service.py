@@ -42,6 +42,7 @@ from opswire.contract.frames import CommandFrame, DockerCommandFrame
 from opswire.contract.resources import CommandResult, DockerResult
 from opswire.contract.rpc import CommandHistory, CommandRunFor, DockerRun
 from opswire.contract.types import utc_now
+from opswire.runtime import metrics
 from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class CommandService:
         log.warning("agent reply ignored", extra=context | {"reason": refused})
 
     def _finished(self, record: CommandRecord) -> None:
+        metrics.command_finished(record.kind, record.status)
         self._publisher.publish(record)
         self._audit.finished(record)
 

@@ -21,14 +21,14 @@ async def _check_nats(settings: GatewaySettings) -> None:
 
 def main() -> None:
     settings = load_settings(GatewaySettings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # Before uvicorn: a refused identity or an absent NATS is one clear line, not a traceback.
     try:
         asyncio.run(_check_nats(settings))
     except NatsUnreachable as exc:
         sys.exit(f"opswire gateway: {exc}")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, ops_port=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
