@@ -40,7 +40,13 @@ from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.logs import configure_logging
-from opswire.runtime.nats import StreamKeeper, StreamSetupError, ensure_streams, service_broker
+from opswire.runtime.nats import (
+    StreamKeeper,
+    StreamSetupError,
+    ensure_streams,
+    service_broker,
+    stop_connecting,
+)
 from opswire.runtime.opsport import OpsPortError, OpsServer
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
@@ -207,13 +213,19 @@ class ServiceRuntime:
 
     async def _connect_nats(self) -> None:
         servers = ",".join(self.settings.nats_servers)
+        connecting = asyncio.ensure_future(self.broker.connect())
         try:
-            self._nc = await asyncio.wait_for(self.broker.connect(), STARTUP_TIMEOUT_S)
-        except TimeoutError:
+            await asyncio.wait({connecting}, timeout=STARTUP_TIMEOUT_S)
+        finally:
+            # On time-out, and on SIGTERM/SIGINT during the wait (this task cancelled).
+            await stop_connecting(connecting)
+        if connecting.cancelled():
             raise StartupError(
                 f"cannot reach NATS at {servers} within {STARTUP_TIMEOUT_S:g} s "
                 "(unreachable, or refusing this service's credentials)"
-            ) from None
+            )
+        try:
+            self._nc = connecting.result()
         except Exception as exc:
             raise StartupError(f"cannot connect to NATS at {servers}: {_one_line(exc)}") from None
 
