@@ -33,7 +33,8 @@ K8S_VERSION = "1.37.0"
 OPS_PORT = 9180
 COMPOSE_TEXT = (REPO / "compose.yaml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
-K8S: list[dict[str, Any]] = [doc for doc in yaml.safe_load_all((REPO / "deploy" / "k8s" / "opswire.yaml").read_text()) if doc]
+K8S_TEXT = (REPO / "deploy" / "k8s" / "opswire.yaml").read_text()
+K8S: list[dict[str, Any]] = [doc for doc in yaml.safe_load_all(K8S_TEXT) if doc]
 REQUIRED_VAR = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
 
 
