@@ -197,4 +197,7 @@ class CommandService:
             return current
         log.info("command finished", extra=context | {"status": finished.status})
         self._finished(finished)
+        if record.kind == "docker" and reply is not None and reply.response is None:
+            # Docker on an agent gone mid-call is 409, like one not connected (DESIGN §9).
+            raise RpcError("conflict", reply.error or "The agent went away before answering")
         return finished
