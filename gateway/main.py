@@ -12,6 +12,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from opswire.runtime.logs import configure_logging
 from opswire.runtime.nats import NatsUnreachable, connect
+from opswire.runtime.opsport import OpsPortError, bind
 from opswire.runtime.settings import load_settings
 
 
@@ -33,6 +34,11 @@ def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level, settings.log_format)
     # Before uvicorn: a refused identity or an absent NATS is one clear line, not a traceback.
+    try:
+        # Before uvicorn too, so a port in use is one line rather than a lifespan traceback.
+        bind(settings.metrics_host, settings.metrics_port).close()
+    except OpsPortError as exc:
+        sys.exit(f"opswire gateway: {exc}")
     try:
         if not asyncio.run(_check_nats(settings)):
             return  # asked to stop while waiting for NATS: nothing started, nothing to undo

@@ -76,6 +76,21 @@ def ops_app(checks: ReadyChecks) -> Starlette:
     ])
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket for the ops port, or OpsPortError in one line (in use, bad address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        raise OpsPortError(f"cannot open the metrics port {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
 class OpsServer:
     """The ops port; `start()` binds and serves in the background, `stop()` closes it."""
 
@@ -88,18 +103,7 @@ class OpsServer:
         self.port: int | None = None
 
     async def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._requested_port))
-            sock.listen(64)
-        except OSError as exc:
-            sock.close()
-            raise OpsPortError(
-                f"cannot open the metrics port {self._host}:{self._requested_port}: {exc.strerror or exc}"
-            ) from None
-        sock.setblocking(False)
+        sock = bind(self._host, self._requested_port)
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             ops_app(self._checks), log_config=None, lifespan="off", access_log=False,

@@ -83,3 +83,20 @@ def test_an_unreachable_database_is_one_line_and_exit_1(
     assert last.startswith(f"opswire {role}: cannot reach the database at "), done.stderr
     assert f"127.0.0.1:{nowhere}" in last
     assert "Traceback" not in done.stderr and "db-secret-pw" not in done.stderr
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES)
+def test_an_ops_port_in_use_is_one_line_and_exit_1(role: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(NATS_URL=f"nats://127.0.0.1:{free_port()}", OPSWIRE_METRICS_PORT=str(port),
+                   DATABASE_URL=f"postgresql://opswire@127.0.0.1:{free_port()}/x")
+        done = subprocess.run([sys.executable, "-m", "opswire", role], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"opswire {role}: cannot open the metrics port 127.0.0.1:{port}: Address already in use"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
