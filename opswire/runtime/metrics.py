@@ -1,9 +1,10 @@
 """Every Prometheus series opswire exports (DESIGN §10), defined in this one module.
 
 Call sites record with one line (`metrics.frame("accepted")`), so the
-instrumentation never reshapes the code it watches. Each process exports the
-series it touches on its ops port (`opswire.runtime.opsport`); the process's own
-CPU, memory and file descriptors come with prometheus-client's default collectors.
+instrumentation never reshapes the code it watches. Each process exports them on
+its ops port (`opswire.runtime.opsport`): a labelled series appears once the process
+records it, so a service shows no gateway frames; the process's own CPU, memory and
+file descriptors come with prometheus-client's default collectors.
 
 Label values are from small fixed sets (frame kinds, refusal reasons, RPC methods,
 command statuses, consumer names): never an id, so the number of series stays bounded.
