@@ -57,6 +57,7 @@ from opswire.contract.frames import CommandFrame, DockerCommandFrame
 from opswire.contract.resources import CommandResult, DockerResult
 from opswire.contract.rpc import CommandHistory, CommandRunFor, DockerRun
 from opswire.contract.types import utc_now
+from opswire.runtime import metrics
 from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class CommandService:
         await self._store.forget_keys(key_retention_s)
 
     def _finished(self, record: CommandRecord) -> None:
+        metrics.command_finished(record.kind, record.status)
         self._publisher.publish(record)
         self._audit.finished(record)
 
@@ -231,4 +233,7 @@ class CommandService:
             return current
         log.info("command finished", extra=context | {"status": finished.status})
         self._finished(finished)
+        if record.kind == "docker" and reply is not None and reply.response is None:
+            # Docker on an agent gone mid-call is 409, like one not connected (DESIGN §9).
+            raise RpcError("conflict", reply.error or "The agent went away before answering")
         return finished

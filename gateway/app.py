@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
+from gateway.access_log import AccessLogMiddleware
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.key_throttle import FailureWindow
@@ -28,6 +29,7 @@ from gateway.state import GatewayState
 from opswire import __version__
 from opswire.contract.subjects import Subjects
 from opswire.runtime.nats import connect
+from opswire.runtime.opsport import OpsServer
 from opswire.runtime.rpc import RpcClient
 from opswire.runtime.tokens import TokenService
 
@@ -42,9 +44,13 @@ CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = ["authorization", "content-type", "idempotency-key", "x-api-key"]
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, *, ops_port: bool = False) -> FastAPI:
+    """The gateway app; `ops_port` (the process entry point sets it) also opens
+    OPSWIRE_METRICS_PORT with /health, /ready (this gateway's NATS) and /metrics."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ops = await _open_ops_port(app, settings) if ops_port else None
         subjects = Subjects(settings.subject_prefix, settings.stream_prefix)
         # The streams are ingest's and auth's (DESIGN §4): publishes wait for them.
         nc = await connect(settings, "gateway", name="opswire-gateway")
@@ -70,6 +76,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await realtime.stop()
             await state.revoked.stop()
             await nc.drain()
+            if ops is not None:
+                await ops.stop()
 
     app = FastAPI(
         title="opswire",
@@ -91,12 +99,26 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             allow_methods=CORS_METHODS,
             allow_headers=CORS_HEADERS,
         )
+    # Outside the body limit, so a refused body is logged with its 413 as well.
+    app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(ws_router, prefix="/api/v1")
     _install_docs(app)
     return app
+
+
+async def _open_ops_port(app: FastAPI, settings: GatewaySettings) -> OpsServer:
+    async def checks() -> dict[str, str]:
+        # This gateway's own dependency only: one service down must not take every
+        # gateway out of the load balancer (the API's /ready still reports the services).
+        state: GatewayState | None = getattr(app.state, "gateway", None)
+        return {"nats": "ok" if state is not None and state.nc.is_connected else "disconnected"}
+
+    ops = OpsServer(settings.metrics_host, settings.metrics_port, checks)
+    await ops.start()
+    return ops
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from ingest.decode import DecodedSample, InvalidMessage, decode_log, decode_sample
+from opswire.runtime import metrics
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class BatchWriter(Generic[Item]):
         if not accepted:
             return
         try:
-            accepted = await self._store(accepted)
+            with metrics.ingest_batch_timer(self.name, len(accepted)):
+                accepted = await self._store(accepted)
             if self._after_commit is not None:
                 await self._run_after_commit([item for _, item in accepted])
         except DB_UNAVAILABLE as exc:

@@ -53,6 +53,7 @@ from opswire.contract.resources import AgentIdentity
 from opswire.contract.subjects import Subjects
 from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
+from opswire.runtime import metrics
 from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class AgentSession:
         try:
             frame = parse_agent_frame(self.dialect.inbound(raw))
         except FrameError as exc:
+            metrics.frame("invalid_format")
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, exc.detail)
             return
         if isinstance(frame, Ping):
@@ -198,6 +200,7 @@ class AgentSession:
             await send_error(self._ws, "invalid_format", "Already authenticated")
             return
         if not self._owns(frame.server_id):
+            metrics.frame("foreign_server_id")
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, FOREIGN_SERVER_ID)
             return
         if isinstance(frame, MetricsFrame):
@@ -248,12 +251,15 @@ class AgentSession:
         # received_at are added; it could never be published, so it is not accepted.
         limit = self._ctx.nc.max_payload - PUBLISH_HEADER_ALLOWANCE
         if len(payload) > limit:
+            metrics.frame("too_large")
             await send_error(
                 self._ws, "too_large", INVALID_FORMAT, f"frame too large to publish (limit {limit} bytes)"
             )
         elif not self._ctx.publisher.submit(subject, payload, msg_id):
+            metrics.frame("busy")
             await send_error(self._ws, "busy", SERVER_BUSY)
         else:
+            metrics.frame("accepted")
             return True
         return False
 

@@ -11,6 +11,7 @@ from gateway.realtime.presence import Presence
 from gateway.realtime.sessions import SessionRegistry
 from gateway.realtime.wsio import GOING_AWAY, closing
 from gateway.state import GatewayState
+from opswire.runtime import metrics
 from opswire.runtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class Realtime:
         realtime = cls(state)
         realtime.publisher.start()
         realtime.presence.start()
+        metrics.watch_gateway(
+            lambda: realtime.publisher.pending,
+            lambda: len(realtime.sessions.sessions()),
+            lambda: len(realtime._dashboards),
+        )
         return realtime
 
     def track(self, viewer: Viewer) -> bool:

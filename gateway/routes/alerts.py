@@ -20,6 +20,7 @@ from opswire.contract.resources import (
     ThresholdPublic,
     ThresholdUpdate,
 )
+from opswire.runtime.rpc import RpcError
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -58,13 +59,16 @@ async def create_threshold(
 async def update_threshold(
     threshold_id: uuid.UUID, body: ThresholdUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> ThresholdPublic:
-    """Change some fields of a threshold; the ones left out (or null) stay as they are."""
-    changes = body.model_dump(mode="json", exclude_none=True)
+    """Change some fields of a threshold; the ones left out (or null) stay as they are.
+    The whole object as GET returned it is fine too: `server_id` must then be unchanged."""
+    if body.id is not None and body.id != threshold_id:
+        raise RpcError("invalid", "id does not match the threshold in the URL")
+    # server_id goes along for ingest to check against the stored one; it is never changed.
+    changes = body.model_dump(mode="json", exclude_none=True, exclude={"id", "created_at"})
     request = {"user_id": str(user_id), "threshold_id": str(threshold_id), **changes}
     threshold = await rpc.call_typed(calls.THRESHOLDS_UPDATE, request)
-    await audit.record(
-        user_id, "threshold.update", f"threshold:{threshold_id}", {"fields": sorted(changes)}
-    )
+    fields = sorted(set(changes) - {"server_id"})
+    await audit.record(user_id, "threshold.update", f"threshold:{threshold_id}", {"fields": fields})
     return threshold
 
 

@@ -46,7 +46,9 @@ async def list_keys(
     rpc: Rpc,
     server_id: Annotated[uuid.UUID | None, Query(description="Only this server's keys.")] = None,
 ) -> list[ApiKeyPublic]:
-    """The user's keys (without the key itself)."""
+    """The user's keys (without the key itself); another user's server is 404, like every denial."""
+    if server_id is not None:
+        await rpc.call_typed(calls.AUTH_AUTHORIZE, calls.ByUserServer(user_id=user_id, server_id=server_id))
     return await rpc.call_typed(calls.KEYS_LIST, calls.ApiKeyList(user_id=user_id, server_id=server_id))
 
 

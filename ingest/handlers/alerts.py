@@ -46,12 +46,16 @@ def register(rt: IngestRuntime) -> None:
     @rpc_handler(broker, subjects, calls.THRESHOLDS_UPDATE)
     async def thresholds_update(req: calls.ThresholdUpdateFor) -> ThresholdPublic:
         """Partial update; a changed rule starts over (its open alert is resolved)."""
-        changes = req.model_dump(exclude_unset=True, exclude={"user_id", "threshold_id"})
+        changes = req.model_dump(
+            exclude_unset=True, exclude={"user_id", "threshold_id", "id", "server_id", "created_at"}
+        )
         resolved: list[tuple[Alert, AlertEventKind]] = []
         async with rt.sessions.begin() as session:
             threshold = await store.get_threshold(session, req.user_id, req.threshold_id)
             if threshold is None:
                 raise NotFound("Threshold not found")
+            if req.server_id is not None and req.server_id != threshold.server_id:
+                raise RpcError("invalid", "server_id cannot be changed: create a threshold on that server")
             rule_changed = any(getattr(threshold, k) != v for k, v in changes.items())
             for key, value in changes.items():
                 setattr(threshold, key, value)

@@ -217,6 +217,11 @@ class ThresholdUpdate(_In):
     threshold_value: Annotated[FiniteFloat, Field(ge=0, le=100)] | None = None
     duration_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
     enabled: bool | None = None
+    # The read-only fields of ThresholdPublic, so the object GET returned can be PUT back
+    # (DESIGN §9): accepted when unchanged, 422 when they name another threshold or server.
+    id: uuid.UUID | None = None
+    server_id: uuid.UUID | None = None
+    created_at: UtcDatetime | None = None
 
 
 class ThresholdPublic(BaseModel):

@@ -59,7 +59,9 @@ class MetricsFields(BaseModel):
     load_average: Annotated[list[NonNegativeFloat], Field(min_length=3, max_length=3)] | None = None
     uptime_seconds: NonNegativeFloat | None = None
     swap_percent: Percent | None = None
-    temperatures: dict[str, FiniteFloat] | None = None
+    # name -> °C; psutil's own `{sensor: [{label, current, high, critical}]}` or any other
+    # shape is kept as it came: an optional field never refuses a whole sample (DESIGN §9).
+    temperatures: dict[str, FiniteFloat] | dict[str, list[dict[str, Any]]] | Any = None
     containers: list[dict[str, Any]] | None = None
     processes: Counter | list[dict[str, Any]] | None = None
 

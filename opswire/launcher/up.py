@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ import httpx
 
 from opswire.contract.subjects import Subjects
 from opswire.launcher.credentials import Credentials, load_or_create
-from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port, missing_embedded
 from opswire.launcher.supervisor import Child, Supervisor
 from opswire.runtime.db import async_url
 from opswire.runtime.natsconf import authorization_block
@@ -113,8 +114,10 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             "OPSWIRE_HOST": host,
             "OPSWIRE_PORT": str(port),
         }
+        metrics_ports = _metrics_ports(host, data_dir)
         for name in SERVICE_ORDER:
             child_env = dict(env)
+            child_env |= {"OPSWIRE_METRICS_HOST": host, "OPSWIRE_METRICS_PORT": str(metrics_ports[name])}
             if credentials is not None:
                 child_env |= credentials.child_env(name)
             supervisor.add(Child(name, [sys.executable, "-m", "opswire", name], child_env))
@@ -134,7 +137,7 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
 
             demo_note = await start_demo_agent(base_url, data_dir, supervisor)
         _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note,
-                credentials)
+                credentials, {name: f"http://{host}:{p}" for name, p in metrics_ports.items()})
         await supervisor.wait()
         return 0
     finally:
@@ -146,8 +149,22 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
         print("opswire: stopped", flush=True)
 
 
+PROMETHEUS_TARGETS = "prometheus-targets.json"
+
+
+def _metrics_ports(host: str, data_dir: Path) -> dict[Role, int]:
+    """A free ops port per service (OPSWIRE_METRICS_PORT), also written to the data dir as a
+    Prometheus file_sd target list (deploy/prometheus/prometheus.yml reads it)."""
+    ports = {name: free_port(host) for name in SERVICE_ORDER}
+    targets = [
+        {"targets": [f"{host}:{port}"], "labels": {"service": name}} for name, port in ports.items()
+    ]
+    (data_dir / PROMETHEUS_TARGETS).write_text(json.dumps(targets, indent=2) + "\n")
+    return ports
+
+
 def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s: float,
-            demo_note: str, credentials: Credentials | None) -> None:
+            demo_note: str, credentials: Credentials | None, ops_urls: dict[Role, str]) -> None:
     nats_line = f"  NATS      {nats_url}"
     if credentials is not None:
         # Only the read-only door is printed: the services' secrets stay in their files.
@@ -165,6 +182,9 @@ def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s:
         nats_line,
         f"  database  {db_where}",
         f"  data      {data_dir.resolve()}",
+        "  metrics   each service's /metrics, /health and /ready:",
+        *(f"            {name:<9} {url}/metrics" for name, url in ops_urls.items()),
+        f"            Prometheus targets: {(data_dir / PROMETHEUS_TARGETS).resolve()}",
         "",
         "Create a user and log in:",
         f"  curl -s -X POST {base_url}/api/v1/auth/register -H 'content-type: application/json' \\",
@@ -199,6 +219,10 @@ def _refusal(host: str, port: int, data_dir: Path) -> str | None:
 def run_up(host: str, port: int, data_dir: str, demo: bool) -> int:
     if port == 0:
         port = free_port(host)
+    missing = missing_embedded(not os.environ.get("NATS_URL"), not os.environ.get("DATABASE_URL"))
+    if missing is not None:
+        print(f"opswire up: {missing}", file=sys.stderr)
+        return 2
     if (reason := _refusal(host, port, Path(data_dir))) is not None:
         print(f"opswire: {reason}", file=sys.stderr)
         return 2

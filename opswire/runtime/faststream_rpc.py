@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
+from opswire.runtime import metrics
 from opswire.runtime.nats import from_stream
 from opswire.runtime.rpc import handle_request, rpc_subject
 
@@ -40,7 +41,8 @@ def rpc_handler(
                 log.warning("ignored a stream message pushed onto an RPC subject",
                             extra={"rpc": f"{method.service}.{method.method}"})
                 return b""
-            return await handle_request(method, handler, msg.body)
+            with metrics.rpc_timer(f"{method.service}.{method.method}"):
+                return await handle_request(method, handler, msg.body)
 
         endpoint.__name__ = handler.__name__
         broker.subscriber(

@@ -32,6 +32,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from opswire.runtime import metrics
+
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Msg]], Awaitable[None]]
@@ -162,6 +164,7 @@ class PullConsumer:
             if failing:
                 log.info("fetching again", extra={"consumer": spec.durable})
                 failing = False
+            metrics.consumer_lag(spec.durable, messages[-1].metadata.num_pending if messages else 0)
             try:
                 await self._handle(messages)
             except Exception:

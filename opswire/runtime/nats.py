@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -97,19 +96,33 @@ async def connect(
         **identity_options(settings, role),
     ))
     waiting = asyncio.ensure_future(refused.wait())
-    done, _ = await asyncio.wait({connecting, waiting}, timeout=startup_timeout_s,
-                                 return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
+    try:
+        done, _ = await asyncio.wait({connecting, waiting}, timeout=startup_timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        await stop_connecting(connecting)  # SIGTERM/SIGINT while waiting
+        raise
+    finally:
+        waiting.cancel()
     if connecting in done:
         return connecting.result()
-    connecting.cancel()
-    with contextlib.suppress(BaseException):
-        await connecting
+    await stop_connecting(connecting)
     where = ", ".join(settings.nats_servers)
     raise NatsUnreachable(
         f"cannot connect to NATS at {where}: "
         + (reason[0] if reason else f"no answer within {startup_timeout_s:.0f} s")
     )
+
+
+async def stop_connecting(connecting: asyncio.Future[Any]) -> None:
+    """Stop a connect still in progress. nats-py's connect loop retries and can swallow a
+    single cancellation (seen with a server that accepts but never answers: a stop signal
+    then hung the process), so cancel until it has really ended."""
+    while not connecting.done():
+        connecting.cancel()
+        await asyncio.wait({connecting}, timeout=0.1)
+    if not connecting.cancelled():
+        connecting.exception()  # retrieved: a failed connect is reported by the caller
 
 
 def stream_configs(

@@ -9,6 +9,8 @@ the handlers in flight, then the engine is disposed. Shutdown is safe after a
 failed or partial start: it undoes only what was done.
 
 Every service answers `<service>.ping` the same way: ok when its database answers.
+A service process (`run_service`) also opens its ops port first thing (opswire.runtime.opsport:
+/health, /ready for NATS and its database, /metrics), so probes answer during start-up too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -37,7 +40,14 @@ from opswire.runtime.db import create_engine, migrate, session_factory
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.logs import configure_logging
-from opswire.runtime.nats import StreamKeeper, StreamSetupError, ensure_streams, service_broker
+from opswire.runtime.nats import (
+    StreamKeeper,
+    StreamSetupError,
+    ensure_streams,
+    service_broker,
+    stop_connecting,
+)
+from opswire.runtime.opsport import OpsPortError, OpsServer
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.settings import DatabaseSettings, load_settings
@@ -49,6 +59,10 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 30.0
 
 Hook = Callable[[], Awaitable[None]]
+
+# Set by `run_service`, the process entry point: a service process opens its ops port, a
+# service that tests run inside their own process does not (it would fight for the port).
+_ops_port_wanted: ContextVar[bool] = ContextVar("opswire_ops_port_wanted", default=False)
 S = TypeVar("S", bound=DatabaseSettings)
 
 
@@ -100,6 +114,11 @@ class ServiceRuntime:
         self._wiring: list[Hook] = []
         self._ready: list[Hook] = []
         self._running: list[Stoppable] = []
+        self._serving = False
+        self._ops = (
+            OpsServer(settings.metrics_host, settings.metrics_port, self._ready_checks)
+            if _ops_port_wanted.get() else None
+        )
         self._register_ping()
 
     # --- what handlers use -------------------------------------------------------------
@@ -170,6 +189,11 @@ class ServiceRuntime:
 
     async def _start_up(self) -> None:
         try:
+            if self._ops is not None:
+                try:
+                    await self._ops.start()
+                except OpsPortError as exc:
+                    raise StartupError(str(exc)) from None
             await self._connect_nats()
             await self._connect_database()
             if self.role in OWNED_STREAMS:
@@ -189,13 +213,19 @@ class ServiceRuntime:
 
     async def _connect_nats(self) -> None:
         servers = ",".join(self.settings.nats_servers)
+        connecting = asyncio.ensure_future(self.broker.connect())
         try:
-            self._nc = await asyncio.wait_for(self.broker.connect(), STARTUP_TIMEOUT_S)
-        except TimeoutError:
+            await asyncio.wait({connecting}, timeout=STARTUP_TIMEOUT_S)
+        finally:
+            # On time-out, and on SIGTERM/SIGINT during the wait (this task cancelled).
+            await stop_connecting(connecting)
+        if connecting.cancelled():
             raise StartupError(
                 f"cannot reach NATS at {servers} within {STARTUP_TIMEOUT_S:g} s "
                 "(unreachable, or refusing this service's credentials)"
-            ) from None
+            )
+        try:
+            self._nc = connecting.result()
         except Exception as exc:
             raise StartupError(f"cannot connect to NATS at {servers}: {_one_line(exc)}") from None
 
@@ -227,6 +257,7 @@ class ServiceRuntime:
             await hook()
         # The server has seen every SUB once this returns: the service is really ready.
         await self.nc.flush()
+        self._serving = True
         log.info("%s service ready", self.role, extra={"subject_prefix": self.subjects.prefix})
 
     async def _stop_tasks(self) -> None:
@@ -239,9 +270,32 @@ class ServiceRuntime:
 
     async def _close(self) -> None:
         # After the broker stopped, so no handler is still using a connection.
+        self._serving = False
         engine, self._engine, self._sessions = self._engine, None, None
         if engine is not None:
             await engine.dispose()
+        if self._ops is not None:
+            await self._ops.stop()
+
+    async def _ready_checks(self) -> dict[str, str]:
+        """/ready on the ops port: this service's own dependencies, never another service."""
+        nats = "ok" if self._nc is not None and self._nc.is_connected else "disconnected"
+        return {
+            "service": "ok" if self._serving else "starting",
+            "nats": nats,
+            "database": await self._database_check(),
+        }
+
+    async def _database_check(self) -> str:
+        if self._engine is None:
+            return "not_connected"
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("readiness check: database unavailable", exc_info=True)
+            return "unavailable"
+        return "ok"
 
     def _register_ping(self) -> None:
         ping_method = next(method for method in PINGS if method.service == self.role)
@@ -249,14 +303,10 @@ class ServiceRuntime:
         @rpc_handler(self.broker, self.subjects, ping_method)
         async def ping(_request: Ping) -> dict[str, str]:
             """Readiness: the service answers and its database does too."""
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            except RpcError:
-                raise
-            except Exception:
-                log.warning("readiness check: database unavailable", exc_info=True)
-                raise RpcError("unavailable", "Database unavailable") from None
+            if self._engine is None:
+                raise RpcError("unavailable", f"The {self.role} service is not running")
+            if await self._database_check() != "ok":
+                raise RpcError("unavailable", "Database unavailable")
             return {"status": "ok"}
 
 
@@ -295,7 +345,8 @@ def run_service(
     """The entry point of `opswire <role>`: a start-up failure is one line and exit 1."""
     program = f"opswire {role}"
     settings = load_settings(settings_class, program)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    _ops_port_wanted.set(True)
     try:
         asyncio.run(serve(create_app(settings)))
     except StartupError as exc:

@@ -14,7 +14,7 @@ import ssl
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -82,6 +82,18 @@ class CommonSettings(BaseSettings):
     nats_tls_ca_file: Path | None = Field(default=None, description="CA of the NATS server's certificate.")
     nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate for NATS.")
     nats_tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
+    # The ops port (DESIGN §10): /health, /ready (own dependencies), Prometheus /metrics.
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1,
+        description="Address of the ops port (/health, /ready, /metrics); 0.0.0.0 in a container.",
+    )
+    metrics_port: int = Field(
+        default=9180, ge=0, le=65_535,
+        description="Port of /health, /ready and Prometheus /metrics (0: any free port, logged).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text (key=value fields) or one JSON object each."
+    )
 
     @field_validator("subject_prefix")
     @classmethod

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import psutil
@@ -44,13 +43,13 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     # The background child would outlive its shell; the shell itself also hangs.
     command = f"sleep 300 & echo $! > {pid_file}; sleep 300"
-    started = time.monotonic()
+    # No wall-clock bound (it would flake under load): had the kill failed, `sleep 300`
+    # would outlast the test's own timeout.
     result = await runner().run(frame(command, timeout_s=1))
-    assert time.monotonic() - started < 5
     assert result.timed_out is True
     assert result.exit_code is None
     assert "timed out after 1 s" in result.output
-    assert 1000 <= result.duration_ms < 5000
+    assert result.duration_ms >= 1000
     child = int(pid_file.read_text())
     for _ in range(150):  # init reaps the killed orphan asynchronously
         if _gone(child):
@@ -63,7 +62,7 @@ async def test_default_timeout_applies_when_the_frame_has_none() -> None:
     quick = runner(default_timeout_s=0.3)
     result = await quick.run(frame("sleep 30"))
     assert result.timed_out is True
-    assert result.duration_ms < 3000
+    assert "timed out after 0.3 s" in result.output  # the default's limit, not the command's end
 
 
 async def test_output_is_capped_and_marked_truncated() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -83,15 +83,17 @@ async def test_heartbeat_keeps_online_and_silence_turns_offline(
         first = await eventually(server, status_is("online"))
         heartbeat = PresenceHeartbeat(gateway_id="gw-1", server_ids=[uuid.UUID(sid), uuid.uuid4()])
         subject = namespace.subjects.presence_heartbeat()
-        # Two and a half timeouts' worth of heartbeats: the sweeper must leave the server alone.
-        for _ in range(10):
+        # Heartbeats over two and a half timeouts (as auth's own last_seen measures them), each
+        # awaited until auth took it: the sweeper (every 50 ms) must leave the server alone.
+        since = datetime.fromisoformat(first["last_seen"])
+        seen = since
+        while seen - since < timedelta(seconds=2.5 * 0.4):
             await nc.publish(subject, heartbeat.model_dump_json().encode())
-            await asyncio.sleep(0.1)  # the gateway's heartbeat period, not a synchronisation
-        still = await server()
-        assert still["status"] == "online"
-        assert datetime.fromisoformat(still["last_seen"]) > datetime.fromisoformat(
-            first["last_seen"]
-        )
+            still = await eventually(
+                server, lambda s, before=seen: datetime.fromisoformat(s["last_seen"]) > before
+            )
+            assert still["status"] == "online"
+            seen = datetime.fromisoformat(still["last_seen"])
 
         # The gateway dies: no disconnect event, no heartbeats.
         await eventually(server, status_is("offline"), timeout_s=3.0)

@@ -154,3 +154,18 @@ async def test_history_is_newest_first_with_both_kinds(
         stopped["command_id"],
         listed["command_id"],
     ]
+
+
+async def test_an_agent_gone_mid_call_is_conflict_and_recorded(
+    rpc: RpcClient, nc: NatsClient, namespace: Namespace, server_id: uuid.UUID
+) -> None:
+    async with FakeGateway(nc, namespace.subjects, server_id) as gateway:
+        calling = asyncio.ensure_future(rpc.call(DOCKER_RUN, docker_request(server_id, "list")))
+        delivery = await gateway.deliveries.get()
+        # What the gateway answers for a pending command when the agent's socket closes.
+        await gateway.reply(delivery, None, error="Agent disconnected")
+        with pytest.raises(RpcError) as caught:
+            await calling
+    assert caught.value.code == "conflict" and caught.value.detail == "Agent disconnected"
+    (entry,) = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server_id)})
+    assert (entry["command_id"], entry["status"]) == (delivery.frame.command_id, "failed")

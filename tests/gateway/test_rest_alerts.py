@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from opswire.contract import rpc as calls
-from opswire.runtime.rpc import NotFound
+from opswire.runtime.rpc import NotFound, RpcError
 from tests.gateway.stubs import Api, now_iso
 
 
@@ -130,13 +130,42 @@ async def test_update_threshold_is_partial(api: Api) -> None:
     assert event.detail == {"fields": ["enabled"]}
 
 
+async def test_update_accepts_the_object_get_returned(api: Api) -> None:
+    threshold_id = uuid.uuid4()
+    current = threshold(api.server_id, id=str(threshold_id))
+    await api.stubs.ok(calls.THRESHOLDS_UPDATE, {**current, "enabled": False})
+    response = await api.client.put(
+        f"/api/v1/alerts/thresholds/{threshold_id}", json={**current, "enabled": False}, headers=api.headers
+    )
+    assert response.status_code == 200, response.text
+    # server_id goes to ingest, which checks it against the stored one (tests/ingest/test_thresholds.py).
+    (sent,) = api.stubs.calls(calls.THRESHOLDS_UPDATE)
+    assert sent["server_id"] == str(api.server_id) and "id" not in sent and "created_at" not in sent
+
+
 async def test_update_cannot_move_a_threshold_to_another_server(api: Api) -> None:
+    def ingest(request: dict[str, Any]) -> None:
+        if request.get("server_id") not in (None, str(api.server_id)):
+            raise RpcError("invalid", "server_id cannot be changed: create a threshold on that server")
+
+    await api.stubs.answer(calls.THRESHOLDS_UPDATE, ingest)
     response = await api.client.put(
         f"/api/v1/alerts/thresholds/{uuid.uuid4()}",
         json={"server_id": str(uuid.uuid4())},
         headers=api.headers,
     )
     assert response.status_code == 422
+    assert "server_id" in response.json()["detail"]
+
+
+async def test_update_naming_another_threshold_is_422(api: Api) -> None:
+    response = await api.client.put(
+        f"/api/v1/alerts/thresholds/{uuid.uuid4()}",
+        json=threshold(api.server_id),  # its own, different id
+        headers=api.headers,
+    )
+    assert response.status_code == 422
+    assert api.stubs.calls(calls.THRESHOLDS_UPDATE) == []
 
 
 async def test_delete_threshold_is_204_and_others_404(api: Api) -> None:

@@ -69,17 +69,26 @@ async def test_run_command_returns_the_result_and_leaves_the_audit_to_the_servic
 
 
 async def test_run_waits_longer_than_the_default_rpc_timeout(api: Api) -> None:
+    called, finish = asyncio.Event(), asyncio.Event()
+
     async def slow(request: dict[str, Any]) -> dict[str, Any]:
         # The command takes longer than a plain RPC may; the gateway must still wait for it.
-        await asyncio.sleep(TEST_RPC_TIMEOUT_S * 2)
+        called.set()
+        await finish.wait()
         return command_result(api.server_id, status="timeout", exit_code=None)
 
     await api.stubs.answer(calls.COMMANDS_RUN, slow)
-    response = await api.client.post(
+    posting = asyncio.ensure_future(api.client.post(
         f"/api/v1/commands/{api.server_id}",
         json={"command": "sleep 5", "timeout_s": 1},
         headers=api.headers,
-    )
+    ))
+    await called.wait()
+    # Past twice the plain RPC timeout the gateway is still waiting (load only lengthens it).
+    done, _ = await asyncio.wait({posting}, timeout=TEST_RPC_TIMEOUT_S * 2)
+    assert not done, f"answered before the command finished: {posting.result().text}"
+    finish.set()
+    response = await posting
     assert response.status_code == 200
     assert response.json()["status"] == "timeout"
 

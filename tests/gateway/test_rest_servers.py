@@ -176,3 +176,12 @@ async def test_revoke_key_is_204_and_404_maps(api: Api) -> None:
     missing = await api.client.delete(f"/api/v1/api-keys/{uuid.uuid4()}", headers=api.headers)
     assert ok.status_code == 204
     assert missing.status_code == 404
+
+
+async def test_listing_keys_of_another_users_server_is_404(api: Api) -> None:
+    await api.stubs.ok(calls.KEYS_LIST, [])
+    response = await api.client.get(
+        "/api/v1/api-keys", params={"server_id": str(uuid.uuid4())}, headers=api.headers
+    )
+    assert response.status_code == 404, "like every other denial (DESIGN §9), not 200 []"
+    assert api.stubs.calls(calls.KEYS_LIST) == []

@@ -163,4 +163,8 @@ class Namespace:
         return Subjects(prefix=self.prefix, stream_prefix=self.stream_prefix)
 
     def env(self) -> dict[str, str]:
-        return {"OPSWIRE_SUBJECT_PREFIX": self.prefix, "OPSWIRE_STREAM_PREFIX": self.stream_prefix}
+        return {
+            "OPSWIRE_SUBJECT_PREFIX": self.prefix, "OPSWIRE_STREAM_PREFIX": self.stream_prefix,
+            # A service process's ops port (/health, /ready, /metrics): any free one, never 9180.
+            "OPSWIRE_METRICS_PORT": "0",
+        }

@@ -101,3 +101,22 @@ async def test_invalid_threshold_is_refused(rpc: RpcClient) -> None:
 
 async def test_ping(rpc: RpcClient) -> None:
     assert await rpc.call(calls.INGEST_PING, {}) == {"status": "ok"}
+
+
+async def test_the_object_get_returned_can_be_put_back_but_not_onto_another_server(rpc: RpcClient) -> None:
+    user = str(uuid.uuid4())
+    created = await rpc.call(
+        calls.THRESHOLDS_CREATE,
+        {"user_id": user, "server_id": str(uuid.uuid4()), "metric_type": "cpu", "comparison": "gt",
+         "threshold_value": 90},
+    )
+    ref = {"user_id": user, "threshold_id": created["id"]}
+    # As GET returned it (DESIGN §9), with one field changed: id, server_id, created_at unchanged.
+    updated = await rpc.call(calls.THRESHOLDS_UPDATE, {**ref, **created, "threshold_value": 75})
+    assert updated == {**created, "threshold_value": 75.0}
+    with pytest.raises(RpcError) as refused:
+        await rpc.call(calls.THRESHOLDS_UPDATE, {**ref, **updated, "server_id": str(uuid.uuid4()),
+                                                 "enabled": False})
+    assert refused.value.code == "invalid" and "server_id" in str(refused.value.detail)
+    (stored,) = await rpc.call(calls.THRESHOLDS_LIST, {"user_id": user})
+    assert stored == updated, "a refused update changes nothing"
