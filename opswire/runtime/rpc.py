@@ -9,7 +9,7 @@ Errors cross NATS as typed replies, never as silence::
     ├── code "not_found"     404  does not exist, or is not yours (never told apart)
     ├── code "conflict"      409  exists already / agent not connected
     ├── code "timeout"       504  the work itself timed out
-    ├── code "unavailable"   503  the service did not answer in time
+    ├── code "unavailable"   503  the service did not answer in time, or its database is down
     └── code "internal"      500  a bug; details are in the service's log
 
 A reply is `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "detail"}}`;
@@ -32,8 +32,11 @@ from pydantic_core import to_jsonable_python
 
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
+from opswire.runtime.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
+# A handler whose database is down answers "unavailable" (503), reported once per interval.
+_database_outage = OutageLog(log, "rpc: database unavailable")
 
 ErrorCode = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "timeout", "unavailable",
@@ -102,7 +105,10 @@ async def handle_request(method: RpcMethod[Req], handler: Handler[Req], body: by
         return ok_reply(await handler(request))
     except RpcError as exc:
         return error_reply(exc.code, exc.detail)
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            _database_outage.failed(exc, rpc=f"{method.service}.{method.method}")
+            return error_reply("unavailable", "Database unavailable")
         log.exception("rpc handler failed", extra={"rpc": f"{method.service}.{method.method}"})
         return error_reply("internal", "Internal error")
 

@@ -38,6 +38,7 @@ from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.logs import configure_logging
 from opswire.runtime.nats import StreamKeeper, StreamSetupError, ensure_streams, service_broker
+from opswire.runtime.outage import OutageLog
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.settings import DatabaseSettings, load_settings
@@ -245,6 +246,7 @@ class ServiceRuntime:
 
     def _register_ping(self) -> None:
         ping_method = next(method for method in PINGS if method.service == self.role)
+        outage = OutageLog(log, "readiness check: database unavailable")
 
         @rpc_handler(self.broker, self.subjects, ping_method)
         async def ping(_request: Ping) -> dict[str, str]:
@@ -254,9 +256,10 @@ class ServiceRuntime:
                     await conn.execute(text("SELECT 1"))
             except RpcError:
                 raise
-            except Exception:
-                log.warning("readiness check: database unavailable", exc_info=True)
+            except Exception as exc:
+                outage.failed(exc)
                 raise RpcError("unavailable", "Database unavailable") from None
+            outage.recovered()
             return {"status": "ok"}
 
 
