@@ -39,6 +39,7 @@ async def authorize_dashboard(
     )
     if not isinstance(frame, DashboardAuth):
         return frame
+    ws.state.resume_since = frame.since  # the logs socket's resume point (gateway/realtime/resume.py)
     try:
         user_id = state.tokens.verify(frame.token, "access")
     except InvalidToken:
