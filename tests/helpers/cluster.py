@@ -155,6 +155,10 @@ class Fleet:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def log_names(self) -> list[str]:
+        """Every process started, killed ones included."""
+        return sorted(path.stem for path in self.log_dir.glob("*.log"))
+
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.log_dir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -174,13 +178,18 @@ class Fleet:
         tails = "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in self.processes)
         raise TimeoutError(f"{gateway} not ready in {timeout_s} s\n{tails}")
 
-    async def stop_all(self) -> None:
-        for name in list(self.processes):
-            process = self.processes.pop(name)
+    async def stop_all(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM to all at once, then wait for all together; SIGKILL whoever is left."""
+        processes, self.processes = list(self.processes.values()), {}
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-                try:
-                    await asyncio.to_thread(process.wait, 15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    await asyncio.to_thread(process.wait)
+
+        async def reap(process: subprocess.Popen[bytes]) -> None:
+            try:
+                await asyncio.to_thread(process.wait, timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+
+        await asyncio.gather(*(reap(process) for process in processes))
