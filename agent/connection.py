@@ -5,7 +5,8 @@ from the outbox and hand incoming frames to `dispatch` until the connection
 ends. Between sessions: exponential backoff with jitter (reset after a stable
 connection); a rejected key (error frame or close 1008) is retried slowly so a
 revoked agent never hammers the gateway; close 4000 (replaced by a newer
-connection of the same server) is logged and backed off like any loss.
+connection of the same server) is logged and backed off like any loss. With several
+gateway URLs each session after a loss tries the next one (round-robin), same backoff.
 Heartbeats are websockets' own ping/pong, so a dead peer is noticed within
 ping_interval + ping_timeout + close_timeout (10 + 10 + 5 s by default).
 """
@@ -90,7 +91,8 @@ class Backoff:
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    ws_url: str
+    # The gateways' socket URLs, in failover order (at least one).
+    ws_urls: tuple[str, ...]
     api_key: str
     ssl_context: ssl.SSLContext | None = None
     ping_interval_s: float = 10.0
@@ -105,7 +107,11 @@ class ConnectionOptions:
     )
 
     def __repr__(self) -> str:  # never show the key
-        return f"ConnectionOptions(ws_url={self.ws_url!r})"
+        return f"ConnectionOptions(ws_urls={self.ws_urls!r})"
+
+    def ssl_for(self, url: str) -> ssl.SSLContext | None:
+        """websockets refuses a TLS context for a ws:// URL: only wss:// gets one."""
+        return self.ssl_context if url.startswith("wss://") else None
 
 
 class AgentConnection:
@@ -121,6 +127,7 @@ class AgentConnection:
         self._dispatch, self._sleep = dispatch, sleep
         self.server_id: str | None = None
         self.online = asyncio.Event()
+        self._next_url = 0  # index into options.ws_urls of the next session's gateway
         self._last_error: ErrorFrame | None = None  # the gateway's error frame before it closes 1008
 
     async def run(self) -> None:
@@ -135,15 +142,26 @@ class AgentConnection:
             log.info("reconnecting in %.1f s", delay, extra={"delay_s": delay, "resend": resent})
             await self._sleep(delay)
 
+    @property
+    def ws_url(self) -> str:
+        """The gateway the next session is for."""
+        return self.options.ws_urls[self._next_url]
+
     async def _session(self) -> float:
         """One connection from connect to loss; returns how long to wait before the next."""
+        url = self.ws_url
+        # Whatever ends this session, the next one tries the next gateway.
+        self._next_url = (self._next_url + 1) % len(self.options.ws_urls)
+        return await self._session_with(url)
+
+    async def _session_with(self, url: str) -> float:
         opts, started = self.options, None
         ws: ClientConnection | None = None
         self._last_error = None
         try:
             async with connect(
-                opts.ws_url,
-                ssl=opts.ssl_context,
+                url,
+                ssl=opts.ssl_for(url),
                 ping_interval=opts.ping_interval_s,
                 ping_timeout=opts.ping_timeout_s,
                 open_timeout=opts.open_timeout_s,
@@ -154,7 +172,7 @@ class AgentConnection:
             ) as ws:
                 self.server_id = await self._authenticate(ws)
                 started = time.monotonic()
-                log.info("connected to %s as server %s", opts.ws_url, self.server_id)
+                log.info("connected to %s as server %s", url, self.server_id)
                 self.online.set()
                 await self._serve(ws)
         except KeyRejected as exc:
@@ -165,13 +183,13 @@ class AgentConnection:
         except ssl.SSLCertVerificationError as exc:
             log.error(
                 "TLS certificate of %s not trusted: %s (use --ca-file, or --insecure to test)",
-                opts.ws_url,
+                url,
                 exc.verify_message,
             )
             return self.backoff.next()
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, FrameError) as exc:
             log.warning(
-                "cannot reach the gateway at %s: %s", opts.ws_url, str(exc) or type(exc).__name__
+                "cannot reach the gateway at %s: %s", url, str(exc) or type(exc).__name__
             )
             return self.backoff.next()
         finally:

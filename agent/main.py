@@ -51,7 +51,7 @@ class Agent:
         warn_about_transport(s)
         self.docker = DockerActions(s.docker_enabled, s.max_frame_bytes)
         options = ConnectionOptions(
-            ws_url=s.ws_url,
+            ws_urls=tuple(s.ws_urls),
             api_key=s.key,
             ssl_context=ssl_context(s),
             ping_interval_s=s.ping_interval_s,
@@ -136,17 +136,22 @@ def warn_about_transport(settings: AgentSettings) -> None:
             "INSECURE: the gateway URL is plain text (ws://) to another machine: the API key, "
             "every command and its output can be read and changed on the network. Use https:// "
             "or wss://.",
-            extra={"url": settings.ws_url},
+            extra={"urls": ",".join(settings.ws_urls)},
         )
-    if settings.insecure and settings.ws_url.startswith("wss://"):
+    if settings.insecure and _any_tls(settings):
         log.warning(
             "INSECURE: TLS certificate verification is OFF (--insecure): anyone on the network "
             "path can impersonate the gateway and send this agent commands. Use --ca-file instead."
         )
 
 
+def _any_tls(settings: AgentSettings) -> bool:
+    return any(url.startswith("wss://") for url in settings.ws_urls)
+
+
 def ssl_context(settings: AgentSettings) -> ssl.SSLContext | None:
-    if not settings.ws_url.startswith("wss://"):
+    """The TLS context for the wss:// gateways (None when all are plain ws://)."""
+    if not _any_tls(settings):
         return None
     context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     if settings.insecure:
@@ -157,7 +162,13 @@ def ssl_context(settings: AgentSettings) -> ssl.SSLContext | None:
 
 # flag, settings field, type or argparse action, help. Every flag has an OPSWIRE_<FIELD> twin.
 _FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--url", "url", str, "gateway base URL, e.g. https://ops.example.com"),
+    (
+        "--url",
+        "url",
+        "append",
+        "gateway base URL, e.g. https://ops.example.com (repeatable: the agent fails over "
+        "between gateways, round-robin)",
+    ),
     ("--api-key", "api_key", str, "visible in ps: prefer OPSWIRE_API_KEY or --api-key-file"),
     ("--api-key-file", "api_key_file", str, "file holding the API key"),
     ("--interval", "metrics_interval_s", float, "seconds between samples (5)"),
@@ -210,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_agent_settings(argv: list[str]) -> AgentSettings:
     overrides: dict[str, Any] = vars(build_parser().parse_args(argv))
+    if "url" in overrides:
+        overrides["url"] = ",".join(overrides["url"])  # --url a --url b: the env's "a,b"
     if "api_key_file" in overrides and "api_key" not in overrides:
         overrides["api_key"] = None  # an explicit key file beats OPSWIRE_API_KEY
     return load_settings(AgentSettings, "opswire agent", **overrides)
@@ -231,5 +244,5 @@ def main(argv: list[str]) -> None:
     configure_logging(settings.log_level)
     if "--api-key" in argv or any(arg.startswith("--api-key=") for arg in argv):
         log.warning("--api-key is visible in ps; prefer OPSWIRE_API_KEY or --api-key-file")
-    log.info("agent starting", extra={"url": settings.ws_url})
+    log.info("agent starting", extra={"urls": ",".join(settings.ws_urls)})
     asyncio.run(run_until_signalled(settings))

@@ -30,7 +30,10 @@ class AgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OPSWIRE_", extra="ignore")
 
-    url: str = Field(description="Gateway base URL: http(s)://host:port or ws(s)://...")
+    url: str = Field(
+        description="Gateway base URL(s): http(s)://host:port or ws(s)://...; several, comma-"
+        "separated, to fail over between gateways"
+    )
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
 
@@ -75,10 +78,16 @@ class AgentSettings(BaseSettings):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in _WS_SCHEMES or not parts.netloc:
-            raise ValueError("must be http(s)://host[:port] or ws(s)://host[:port]")
-        return value.strip()
+        urls = split_urls(value)
+        if not urls:
+            raise ValueError("at least one gateway URL is required")
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in _WS_SCHEMES or not parts.netloc:
+                raise ValueError(f"{url!r} must be http(s)://host[:port] or ws(s)://host[:port]")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a gateway URL is given twice")
+        return ",".join(urls)
 
     @field_validator("allow")
     @classmethod
@@ -113,13 +122,14 @@ class AgentSettings(BaseSettings):
         return self
 
     @property
+    def ws_urls(self) -> list[str]:
+        """The agent socket URL of each gateway, in the order given (failover order)."""
+        return [socket_url(url) for url in split_urls(self.url)]
+
+    @property
     def ws_url(self) -> str:
-        """The agent socket URL derived from the base URL (a path prefix is kept)."""
-        parts = urlsplit(self.url)
-        path = parts.path.rstrip("/")
-        if not path.endswith(AGENT_WS_PATH):
-            path += AGENT_WS_PATH
-        return urlunsplit((_WS_SCHEMES[parts.scheme], parts.netloc, path, parts.query, ""))
+        """The first gateway's socket URL."""
+        return self.ws_urls[0]
 
     @property
     def key(self) -> str:
@@ -129,7 +139,24 @@ class AgentSettings(BaseSettings):
     @property
     def plaintext_remote(self) -> bool:
         """A plain-text socket to a host that is not this machine: key and commands readable."""
-        return self.ws_url.startswith("ws://") and not is_loopback(urlsplit(self.url).hostname or "")
+        return any(
+            url.startswith("ws://") and not is_loopback(urlsplit(url).hostname or "")
+            for url in self.ws_urls
+        )
+
+
+def split_urls(value: str) -> list[str]:
+    """`a,b` (the environment's form) into its URLs, blanks dropped."""
+    return [url.strip() for url in value.split(",") if url.strip()]
+
+
+def socket_url(url: str) -> str:
+    """The agent socket URL derived from a base URL (a path prefix is kept)."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(AGENT_WS_PATH):
+        path += AGENT_WS_PATH
+    return urlunsplit((_WS_SCHEMES[parts.scheme], parts.netloc, path, parts.query, ""))
 
 
 def is_loopback(host: str) -> bool:

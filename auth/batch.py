@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.runtime import AuthRuntime
+from opswire.runtime.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,21 @@ Event = TypeVar("Event", bound=BaseModel)
 Apply = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 RETRY_DELAY_S = 2.0
+_outages: dict[str, OutageLog] = {}
+
+
+def _outage(consumer: str) -> OutageLog:
+    """One outage report per consumer: a database outage is one line per interval."""
+    if consumer not in _outages:
+        _outages[consumer] = OutageLog(log, f"{consumer}: events not stored, will be redelivered")
+    return _outages[consumer]
+
+
+def _not_stored(consumer: str, exc: Exception, message: str) -> None:
+    if database_unavailable(exc):
+        _outage(consumer).failed(exc, consumer=consumer)
+    else:
+        log.warning(message, exc_info=exc, extra={"consumer": consumer})
 
 
 async def consume_batch(
@@ -51,12 +67,11 @@ async def consume_batch(
             # Some event the database refuses (e.g. a NUL in a string): isolate it, keep the rest.
             await _one_by_one(rt, consumer, valid, apply)
             return
-        log.warning(
-            "batch not stored; will be redelivered", exc_info=True, extra={"consumer": consumer}
-        )
+        _not_stored(consumer, exc, "batch not stored; will be redelivered")
         for msg, _ in valid:
             await msg.nak(delay=RETRY_DELAY_S)
         return
+    _outage(consumer).recovered(consumer=consumer)
     for msg, _ in valid:
         await msg.ack()
 
@@ -70,11 +85,7 @@ async def _one_by_one(
                 await apply(session, [event])
         except Exception as exc:
             if not refused_by_database(exc):
-                log.warning(
-                    "event not stored; will be redelivered",
-                    exc_info=True,
-                    extra={"consumer": consumer},
-                )
+                _not_stored(consumer, exc, "event not stored; will be redelivered")
                 await msg.nak(delay=RETRY_DELAY_S)
                 continue
             log.warning(

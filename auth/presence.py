@@ -3,6 +3,10 @@
 - `connected`/`disconnected` events (JetStream, in stream order);
 - each gateway's heartbeat listing the agents it holds (core NATS);
 - a sweeper marking servers offline whose last sign of life is too old (a gateway died).
+
+Lock order: several transactions update the same rows at once (two replicas applying
+interleaved batches, heartbeats, the sweeper). Each first locks its rows in server-id
+order (`_lock_in_order`), so two of them can wait for each other but never deadlock.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from auth.models import Server
 from opswire.contract.events import PresenceEvent
 from opswire.contract.types import utc_now
+from opswire.runtime.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,17 @@ _conn = col(Server.current_connection_id)
 _last_seen = col(Server.last_seen)
 
 
+async def _lock_in_order(session: AsyncSession, *where: ColumnElement[bool]) -> list[uuid.UUID]:
+    """Lock the matching rows in id order (see the module docstring); returns their ids."""
+    result = await session.execute(select(_id).where(*where).order_by(_id).with_for_update())
+    return list(result.scalars())
+
+
 async def apply_presence(session: AsyncSession, events: Sequence[PresenceEvent]) -> None:
     """Apply events in order; unknown servers are ignored (their UPDATE matches nothing)."""
+    if not events:
+        return
+    await _lock_in_order(session, _id.in_({event.server_id for event in events}))
     for event in events:
         if event.status == "online":
             stmt = (
@@ -65,42 +79,40 @@ async def apply_heartbeat(
     """
     if not server_ids:
         return
-    await session.execute(
-        update(Server)
-        .where(
-            _id.in_(list(server_ids)),
-            or_(_status == "online", _conn.is_not(None)),
-        )
-        .values(status="online", last_seen=now)
+    seen = await _lock_in_order(
+        session, _id.in_(set(server_ids)), or_(_status == "online", _conn.is_not(None))
     )
+    if seen:
+        await session.execute(
+            update(Server).where(_id.in_(seen)).values(status="online", last_seen=now)
+        )
 
 
 async def sweep_stale(session: AsyncSession, now: datetime, timeout_s: float) -> list[uuid.UUID]:
     """Mark online servers not seen for `timeout_s` offline; returns their ids."""
     cutoff = now - timedelta(seconds=timeout_s)
-    result = await session.execute(
-        update(Server)
-        .where(
-            _status == "online",
-            or_(_last_seen.is_(None), _last_seen < cutoff),
-        )
-        .values(status="offline")
-        .returning(_id)
+    stale = await _lock_in_order(
+        session, _status == "online", or_(_last_seen.is_(None), _last_seen < cutoff)
     )
-    return list(result.scalars())
+    if stale:
+        await session.execute(update(Server).where(_id.in_(stale)).values(status="offline"))
+    return stale
 
 
 async def run_sweeper(
     sessions: async_sessionmaker[AsyncSession], timeout_s: float, interval_s: float
 ) -> None:
     """Every `interval_s`, mark stale online servers offline. Runs until cancelled."""
+    outage = OutageLog(log, "presence sweep failed")
     while True:
         try:
             async with sessions.begin() as session:
                 stale = await sweep_stale(session, utc_now(), timeout_s)
+        except Exception as exc:
+            # The database may be briefly away; the next round tries again.
+            outage.failed(exc)
+        else:
+            outage.recovered()
             for server_id in stale:
                 log.info("server offline: not seen in time", extra={"server_id": str(server_id)})
-        except Exception:
-            # The database may be briefly away; the next round tries again.
-            log.warning("presence sweep failed", exc_info=True)
         await asyncio.sleep(interval_s)

@@ -7,8 +7,22 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from nats.errors import (
+    ConnectionClosedError,
+    ConnectionDrainingError,
+    ConnectionReconnectingError,
+    OutboundBufferLimitError,
+    StaleConnectionError,
+)
 
 from opswire.runtime.rpc import RpcError
+
+# The gateway's own NATS connection is away (reconnecting to another node, draining):
+# an outage like a service that does not answer, so 503, never 500.
+NATS_AWAY = (
+    ConnectionClosedError, ConnectionDrainingError, ConnectionReconnectingError,
+    OutboundBufferLimitError, StaleConnectionError,
+)
 
 
 async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -37,6 +51,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [_safe_error(err) for err in exc.errors()]}, status_code=422)
 
 
+async def _nats_away(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "Message bus unavailable, try again shortly"}, status_code=503)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RpcError, _rpc_error)
+    for error in NATS_AWAY:
+        app.add_exception_handler(error, _nats_away)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -41,6 +41,10 @@ class GatewaySettings(CommonSettings, JwtSettings):
     )
     heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
     command_grace_s: float = Field(default=10.0, gt=0, le=300)
+    logs_resume_limit: int = Field(
+        default=1000, ge=1, le=10_000,
+        description="Stored log lines replayed at most to a logs socket that resumes with `since`.",
+    )
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate chain; with OPSWIRE_TLS_KEY the gateway serves HTTPS/WSS."
     )

@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 
 from ingest.decode import DecodedSample, InvalidMessage, decode_log, decode_sample
 from opswire.runtime import metrics
+from opswire.runtime.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class BatchWriter(Generic[Item]):
         self._to_row = to_row
         self._retry_delay_s = retry_delay_s
         self._after_commit = after_commit
+        self._outage = OutageLog(log, f"{name}: batches not stored, will be redelivered")
 
     async def __call__(self, msgs: Sequence[Msg]) -> None:
         accepted: list[tuple[Msg, Item]] = []
@@ -88,16 +90,11 @@ class BatchWriter(Generic[Item]):
                 await self._run_after_commit([item for _, item in accepted])
         except DB_UNAVAILABLE as exc:
             # Rows already committed are harmless on redelivery (ON CONFLICT DO NOTHING).
-            log.warning(
-                "%s: batch of %d not stored (%s); will be redelivered",
-                self.name,
-                len(accepted),
-                type(exc).__name__,
-                extra={"consumer": self.name, "size": len(accepted), "error": type(exc).__name__},
-            )
+            self._outage.failed(exc, consumer=self.name, size=len(accepted))
             for msg, _ in accepted:
                 await msg.nak(delay=self._retry_delay_s)
             return
+        self._outage.recovered(consumer=self.name)
         for msg, _ in accepted:
             await msg.ack()
 

@@ -17,6 +17,7 @@ from opswire.contract.events import PresenceEvent, PresenceHeartbeat
 from opswire.contract.types import utc_now
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
 from opswire.runtime.nats import from_stream
+from opswire.runtime.outage import OutageLog
 from opswire.runtime.permissions import AUTH_PRESENCE
 from opswire.runtime.tasks import LoopTask
 
@@ -60,6 +61,8 @@ def presence_consumer(rt: AuthRuntime) -> PullConsumer:
 
 
 def register_heartbeat(rt: AuthRuntime) -> None:
+    outage = OutageLog(log, "presence heartbeats not applied")
+
     @rt.broker.subscriber(rt.subjects.presence_heartbeat(), queue="auth", title="auth-heartbeat")
     async def on_heartbeat(msg: NatsMessage) -> None:
         """A gateway's list of live agents: they were seen now."""
@@ -76,10 +79,8 @@ def register_heartbeat(rt: AuthRuntime) -> None:
         try:
             async with rt.sessions.begin() as session:
                 await apply_heartbeat(session, heartbeat.server_ids, utc_now())
-        except Exception:
+        except Exception as exc:
             # The next heartbeat (a few seconds away) carries the same news.
-            log.warning(
-                "presence heartbeat not applied",
-                exc_info=True,
-                extra={"gateway_id": heartbeat.gateway_id},
-            )
+            outage.failed(exc, gateway_id=heartbeat.gateway_id)
+        else:
+            outage.recovered()

@@ -51,6 +51,7 @@ async def authorize_dashboard(
     )
     if not isinstance(frame, DashboardAuth):
         return frame
+    ws.state.resume_since = frame.since  # the logs socket's resume point (gateway/realtime/resume.py)
     return await check_access(state, frame.token, server_id)
 
 

@@ -15,6 +15,7 @@ from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
 from gateway.realtime.dashboard_auth import authorize_dashboard
 from gateway.realtime.dashboard_lease import DashboardLease
 from gateway.realtime.hub import Stream, Viewer
+from gateway.realtime.resume import ResumingViewer, replay_logs, since_of
 from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.wsio import (
     TRY_AGAIN_LATER,
@@ -53,7 +54,7 @@ async def metrics_socket(websocket: WebSocket, server_id: str) -> None:
 
 @router.websocket("/ws/logs/{server_id}")
 async def logs_socket(websocket: WebSocket, server_id: str) -> None:
-    """Live log lines of one server."""
+    """Live log lines of one server; with `since` in the auth frame, the stored ones after it first."""
     await _serve(websocket, server_id, "logs")
 
 
@@ -68,7 +69,9 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
         return
     server = grant.server_id
     sid = str(server)
-    viewer = Viewer(realtime.state.settings.dashboard_queue_size)
+    since = since_of(ws) if stream == "logs" else None
+    queue_size = realtime.state.settings.dashboard_queue_size
+    viewer = Viewer(queue_size) if since is None else ResumingViewer(queue_size)
     if not realtime.track(viewer):
         await refuse(ws, SHUTDOWN)
         return
@@ -82,6 +85,11 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
             return
         if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
             return
+        if isinstance(viewer, ResumingViewer) and since is not None:
+            settings = realtime.state.settings
+            if not await replay_logs(ws, realtime.state.rpc, server, since,
+                                     settings.logs_resume_limit, viewer):
+                return
         after = await _send_latest(ws, realtime, server) if stream == "metrics" else None
         await _stream(ws, viewer, after, lease)
     finally:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 from opswire.contract.jsonlimits import UnfitJson, has_nul, load_object, mentions_nul, replace_nul
 from opswire.contract.telemetry import LogFields, MetricsFields
+from opswire.contract.types import UtcDatetime
 
 CommandId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
@@ -157,6 +158,8 @@ class Pong(_Frame):
 class DashboardAuth(_Frame):
     type: Literal["auth"]
     token: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+    # Logs socket resume (DESIGN §3): replay stored lines after this instant, then live.
+    since: UtcDatetime | None = None
 
 
 DashboardFrame = Annotated[DashboardAuth | Ping, Field(discriminator="type")]

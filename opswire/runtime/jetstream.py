@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from opswire.runtime import metrics
+from opswire.runtime.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class PullConsumer:
         self._task: asyncio.Task[None] | None = None
         self._fetching = False
         self._stopping = False
+        # A lost node or a reconnect fails every fetch for a while: one line per interval.
+        self._fetch_outage = OutageLog(log, f"{spec.durable}: fetch failed, retrying")
 
     async def start(self, js: JetStreamContext) -> None:
         self._js = js
@@ -136,7 +139,6 @@ class PullConsumer:
 
     async def _run(self) -> None:
         spec = self._spec
-        failing = False
         while not self._stopping:
             self._fetching = True
             try:
@@ -150,20 +152,14 @@ class PullConsumer:
                 return
             except Exception as exc:
                 # Broker reconnecting, the consumer or its stream gone...: bind again shortly
-                # (which recreates the durable). Said once per outage, not once per try.
-                if not failing:
-                    log.warning(
-                        "fetch failed; retrying", extra={"consumer": spec.durable, "error": repr(exc)}
-                    )
-                failing = True
+                # (which recreates the durable).
+                self._fetch_outage.failed(exc, consumer=spec.durable)
                 self._sub = None
                 await asyncio.sleep(spec.retry_after_error_s)
                 continue
             finally:
                 self._fetching = False
-            if failing:
-                log.info("fetching again", extra={"consumer": spec.durable})
-                failing = False
+            self._fetch_outage.recovered(consumer=spec.durable)
             metrics.consumer_lag(spec.durable, messages[-1].metadata.num_pending if messages else 0)
             try:
                 await self._handle(messages)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NatsClient
 from nats.js.api import PubAck
 
+from opswire.runtime.outage import OutageLog
+
 log = logging.getLogger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
@@ -38,9 +40,11 @@ class Publisher:
         self,
         nc: NatsClient,
         capacity: int,
-        ack_timeout_s: float = 5.0,
+        # Short: a publish to a stream leader that just died is retried (same Nats-Msg-Id)
+        # as soon as a new leader can take it, so a lost node costs seconds, not tens.
+        ack_timeout_s: float = 2.0,
         base_backoff_s: float = 0.05,
-        max_backoff_s: float = 5.0,
+        max_backoff_s: float = 2.0,
     ) -> None:
         # Our own JetStream context so its in-flight limit matches our buffer.
         self._js = nc.jetstream(publish_async_max_pending=capacity)
@@ -55,7 +59,9 @@ class Publisher:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._failing = False
+        # Many publishes fail together during an outage: one line per interval, and
+        # "recovered" once everything pending is stored.
+        self._outage = OutageLog(log, "jetstream publish failed; retrying")
         self._closed = False
         self._pump: asyncio.Task[None] | None = None
 
@@ -159,23 +165,16 @@ class Publisher:
         if (exc := future.exception()) is not None:
             self._retry_later(item, exc)
             return
-        if self._failing:
-            self._failing = False
-            log.info("jetstream publishing recovered", extra={"pending": self._pending - 1})
         self._pending -= 1
         if self._pending == 0:
+            self._outage.recovered()
             self._idle.set()
 
     def _retry_later(self, item: _Item, exc: BaseException) -> None:
         if self._closed:
             return
         item.attempts += 1
-        if not self._failing:
-            self._failing = True
-            log.warning(
-                "jetstream publish failed; retrying",
-                extra={"subject": item.subject, "error": repr(exc), "pending": self._pending},
-            )
+        self._outage.failed(exc, subject=item.subject, pending=self._pending)
         delay = min(self._base_backoff_s * 2 ** (item.attempts - 1), self._max_backoff_s)
         handle: asyncio.TimerHandle
 

@@ -10,7 +10,7 @@ Errors cross NATS as typed replies, never as silence::
     ├── code "conflict"      409  exists already / agent not connected / a ceiling reached
     ├── code "rate_limited"  429  throttled or over a quota; `retry_after_s` says when to try again
     ├── code "timeout"       504  the work itself timed out
-    ├── code "unavailable"   503  the service did not answer in time
+    ├── code "unavailable"   503  the service did not answer in time, or its database is down
     └── code "internal"      500  a bug; details are in the service's log
 
 A reply is `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "detail"}}`;
@@ -33,8 +33,11 @@ from pydantic_core import to_jsonable_python
 
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
+from opswire.runtime.outage import OutageLog, database_unavailable
 
 log = logging.getLogger(__name__)
+# A handler whose database is down answers "unavailable" (503), reported once per interval.
+_database_outage = OutageLog(log, "rpc: database unavailable")
 
 ErrorCode = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "timeout", "unavailable",
@@ -109,7 +112,10 @@ async def handle_request(method: RpcMethod[Req], handler: Handler[Req], body: by
         return ok_reply(await handler(request))
     except RpcError as exc:
         return error_reply(exc.code, exc.detail, exc.retry_after_s)
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            _database_outage.failed(exc, rpc=f"{method.service}.{method.method}")
+            return error_reply("unavailable", "Database unavailable")
         log.exception("rpc handler failed", extra={"rpc": f"{method.service}.{method.method}"})
         return error_reply("internal", "Internal error")
 

@@ -48,6 +48,7 @@ from opswire.runtime.nats import (
     stop_connecting,
 )
 from opswire.runtime.opsport import OpsPortError, OpsServer
+from opswire.runtime.outage import OutageLog
 from opswire.runtime.permissions import OWNED_STREAMS, Role
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.settings import DatabaseSettings, load_settings
@@ -115,6 +116,7 @@ class ServiceRuntime:
         self._ready: list[Hook] = []
         self._running: list[Stoppable] = []
         self._serving = False
+        self._readiness_outage = OutageLog(log, "readiness check: database unavailable")
         self._ops = (
             OpsServer(settings.metrics_host, settings.metrics_port, self._ready_checks)
             if _ops_port_wanted.get() else None
@@ -292,9 +294,10 @@ class ServiceRuntime:
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("readiness check: database unavailable", exc_info=True)
+        except Exception as exc:
+            self._readiness_outage.failed(exc)
             return "unavailable"
+        self._readiness_outage.recovered()
         return "ok"
 
     def _register_ping(self) -> None:

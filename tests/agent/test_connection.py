@@ -51,7 +51,7 @@ class Harness:
         self.outbox = Outbox(metrics_capacity=100, logs_capacity=100, resend_window_s=60)
         self.pauses = Pauses()
         self.dispatched: list[CommandFrame | DockerCommandFrame] = []
-        values: dict[str, Any] = {"ws_url": url, "api_key": GOOD_KEY, "stable_after_s": 1000}
+        values: dict[str, Any] = {"ws_urls": (url,), "api_key": GOOD_KEY, "stable_after_s": 1000}
         values.update(options)
         self.connection = AgentConnection(
             ConnectionOptions(**values),
@@ -252,3 +252,29 @@ async def wait_for(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not condition():  # noqa: ASYNC110 - nothing to await: dispatch is a plain callback
             await asyncio.sleep(0.01)
+
+
+async def test_fails_over_round_robin_between_gateways() -> None:
+    async with FakeGateway() as first, FakeGateway() as second:
+        async with running(first.url, ws_urls=(first.url, second.url)) as h:
+            on_first = await first.next_connection()
+            await on_first.ws.close(1001, "gateway going away")
+            assert await h.pauses.next() == 1.0  # the same backoff as with one gateway
+            h.pauses.release()
+            on_second = await second.next_connection()
+            h.outbox.put_metrics(sample(1))
+            assert (await second.next_frame())[0] == on_second.number
+            await on_second.ws.close(1001)
+            assert await h.pauses.next() == 2.0
+            h.pauses.release()
+            await first.next_connection()  # round-robin: back to the first one
+
+
+async def test_an_unreachable_gateway_is_skipped() -> None:
+    dead = f"ws://127.0.0.1:{free_port()}/api/v1/agents/ws"
+    async with FakeGateway() as gw, running(dead, ws_urls=(dead, gw.url)) as h:
+        assert await h.pauses.next() == 1.0
+        h.pauses.release()
+        await gw.next_connection()
+        await asyncio.wait_for(h.connection.online.wait(), 5)
+        assert h.connection.ws_url == dead  # after a loss it would try the first one again
