@@ -4,12 +4,10 @@ receiver that is down being retried without holding up ingest."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -19,56 +17,11 @@ from opswire.contract import rpc as calls
 from opswire.contract.events import PresenceEvent
 from opswire.launcher.embedded import free_port
 from opswire.runtime.rpc import RpcClient, RpcError
+from tests.helpers.receiver import receiver
 from tests.ingest.support import Telemetry, base_time, eventually, running_ingest, sample
 
 BODY_FIELDS = {"event", "alert_id", "server_id", "metric", "value", "threshold", "comparison",
                "state", "since", "resolved_at", "message", "link"}
-
-
-class Receiver:
-    """A minimal HTTP server on 127.0.0.1: every POST body (JSON) lands in `received`."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-             if line.lower().startswith(b"content-length:")), 0)
-        await self.received.put(orjson.loads(await reader.readexactly(length)))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    async def next(self, timeout_s: float = 15.0) -> tuple[str, dict[str, Any]]:
-        """The next notification: (title, our JSON body, which Apprise sends as `message`)."""
-        posted = await asyncio.wait_for(self.received.get(), timeout_s)
-        return str(posted["title"]), orjson.loads(posted["message"])
-
-
-@contextlib.asynccontextmanager
-async def receiver(port: int | None = None) -> AsyncIterator[Receiver]:
-    running = Receiver(port or free_port())
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
@@ -169,8 +122,10 @@ async def test_fired_resolved_and_offline_alerts_reach_the_receiver(
             "user_id": user, "server_id": str(server), "metric_type": "offline", "comparison": "gt",
             "threshold_value": 0})
         js, subjects = telemetry.js, telemetry.subjects
-        for status, subject in (("offline", subjects.agent_disconnected(str(server))),
-                                ("online", subjects.agent_connected(str(server)))):
+        steps: list[tuple[Literal["online", "offline"], str]] = [
+            ("offline", subjects.agent_disconnected(str(server))),
+            ("online", subjects.agent_connected(str(server)))]
+        for status, subject in steps:
             event = PresenceEvent(server_id=server, status=status, connection_id="c1", gateway_id="g1",
                                   reason="idle" if status == "offline" else None)
             await js.publish(subject, event.model_dump_json().encode())

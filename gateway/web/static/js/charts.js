@@ -22,7 +22,7 @@ export class LineChart {
     this.el.setAttribute("data-chart", title);
     const heading = document.createElement("h3");
     heading.textContent = title;
-    this.svg = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
+    this.svg = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-label": `${title} chart` });
     this.legend = document.createElement("figcaption");
     this.legend.className = "legend";
@@ -37,7 +37,7 @@ export class LineChart {
     if (v === null || v === undefined || !Number.isFinite(v)) return;
     if (!this.series.has(name)) this.series.set(name, []);
     const points = this.series.get(name);
-    if (points.length && t < points[points.length - 1][0]) return; // keep time order
+    if (points.length && t <= points[points.length - 1][0]) return; // time order; a sample once
     points.push([t, v]);
   }
 

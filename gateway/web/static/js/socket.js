@@ -37,14 +37,13 @@ onSession((session) => {
 
 export class LiveSocket {
   // kind: "metrics" | "logs"; onFrame(frame); since(): ISO timestamp to resume from, or null;
-  // onResume(since): called after a reconnect where the server could not replay (backfill).
+  // onResume(since): called on connecting when the server did not replay from `since` (backfill).
   constructor(kind, serverId, { onFrame, since = () => null, onResume = () => {} }) {
     Object.assign(this, { kind, serverId, onFrame, since, onResume });
     this.state = "connecting";
     this.attempt = 0;
     this.stopped = false;
     this.renewing = false;
-    this.everConnected = false;
     sockets.add(this);
     this.connect();
   }
@@ -78,14 +77,14 @@ export class LiveSocket {
     if (frame.type === "auth_success") {
       if (this.renewing) { this.renewing = false; return; }
       this.authed = true;
-      const reconnected = this.everConnected;
       this.everConnected = true;
       this.attempt = 0;
       this.setState("live");
       clearInterval(this.pinger);
       this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
-      // Without a server-side replay, fill the gap over REST (duplicates are dropped by the view).
-      if (reconnected && !resumeFrom) this.onResume(this.since());
+      // Without a server-side replay, fill the gap (since the last line, or since the page's
+      // first REST load) over REST; duplicates are dropped by the view.
+      if (!resumeFrom) this.onResume(this.since());
       return;
     }
     if (frame.type === "error") {

@@ -41,7 +41,8 @@ export function render(el, server) {
         { "idempotency-key": crypto.randomUUID ? crypto.randomUUID() : String(Math.random()) });
       replace(output, result(done));
       await loadHistory();
-    }).then((done) => { if (done === undefined) replace(output); });
+      return done;
+    }).then((done) => { if (done === undefined) replace(output); }); // failed: the error says why
   } }, command, h("label", {}, "Timeout (s)", timeout), run);
   replace(el, box, form, output, h("h2", {}, "History"), history);
   loadHistory();

@@ -34,12 +34,14 @@ export class LogsView {
     this.list = h("div", { class: "logs", role: "log", "aria-label": "Log lines", tabindex: 0 });
     replace(el, h("div", { class: "row" }, h("label", {}, "Level", this.level), h("label", {}, "Search", this.search),
       this.pauseButton, this.count), this.box, this.list);
+    this.updateCount();
     act(null, this.box, async () => {
+      const loadedAt = new Date().toISOString();
       const recent = await api("GET", `/logs/${this.server.id}?limit=200`);
       this.take(recent.reverse());
       this.socket = new LiveSocket("logs", this.server.id, {
         onFrame: (frame) => { if (frame.type === "log") this.take([frame.data]); },
-        since: () => this.newest,
+        since: () => this.newest || loadedAt,
         onResume: (since) => this.backfill(since),
       });
     });

@@ -34,9 +34,9 @@ export function render(main, [serverId, tab = "charts"]) {
       location.hash = "#/";
     }) }, "Delete server");
     const tabs = TABS.map(([id, label]) => h("a", { href: `#/servers/${server.id}/${id}`, role: "tab",
-      class: "button ghost", "aria-selected": String(id === tab), style: id === tab ? "font-weight:600" : null }, label));
+      "aria-selected": String(id === tab) }, label));
     replace(header, h("p", {}, h("a", { href: "#/" }, "← Fleet")),
-      h("div", { class: "row" }, h("h1", {}, dot, " ", server.name), status, seen, h("span", { class: "spacer" }), remove),
+      h("div", { class: "row title" }, h("h1", {}, dot, " ", server.name), status, seen, h("span", { class: "spacer" }), remove),
       server.hostname ? h("p", { class: "muted" }, server.hostname) : null,
       h("nav", { class: "tabs", role: "tablist", "aria-label": "Server sections" }, tabs));
     poll = setInterval(() => api("GET", `/servers/${server.id}`).then((s) => {
