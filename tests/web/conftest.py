@@ -33,13 +33,16 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 async def stack(
-    nats_url: str, postgres_admin_url: str, jwt_secret: str, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, nats_url: str, postgres_admin_url: str, jwt_secret: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
+    """The four services as real processes for one module (`STACK_ENV` in it: more settings)."""
     database_url = await create_database(postgres_admin_url)
     try:
         async with running_stack(nats_url, database_url, Namespace.new(), jwt_secret,
                                  tmp_path_factory.mktemp("stack"),
-                                 OPSWIRE_AGENT_IDLE_TIMEOUT_S="60") as running:
+                                 **{"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "60",
+                                    **getattr(request.module, "STACK_ENV", {})}) as running:
             yield running
     finally:
         await drop_database(postgres_admin_url, database_url)
