@@ -1,8 +1,8 @@
 """Notifications (issue 12): a user's channels (Apprise URLs), alerts sent to them off the
 ingest path, and the `offline` alert rule fed by presence events.
 
-    alert event (OPSWIRE_ALERTS) --INGEST_NOTIFY--> outbox rows --sender--> Apprise
-    presence (OPSWIRE_EVENTS)  --INGEST_PRESENCE--> offline rules -> alert events
+    alerts table (events not queued yet) --sender--> outbox rows --sender--> Apprise
+    presence (OPSWIRE_EVENTS) --INGEST_PRESENCE--> offline rules -> alerts
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from ingest.handlers.telemetry import consumer_spec
 from ingest.notify import handlers
 from ingest.notify.consuming import event_batches
 from ingest.notify.offline import apply_presence
-from ingest.notify.outbox import queue_alert_events
 from ingest.notify.sender import NotificationSender
 from ingest.runtime import IngestRuntime
-from opswire.contract.events import AlertEvent, PresenceEvent
+from opswire.contract.events import PresenceEvent
 from opswire.runtime.jetstream import PullConsumer
-from opswire.runtime.permissions import INGEST_NOTIFY, INGEST_PRESENCE
+from opswire.runtime.permissions import INGEST_PRESENCE
 
 
 class LateBinding(PullConsumer):
@@ -39,12 +38,7 @@ def register(rt: IngestRuntime) -> None:
 
     @rt.on_ready
     async def start_notifications() -> None:
-        sender = await rt.start(NotificationSender(rt.sessions, settings))
-        await rt.consume(PullConsumer(
-            consumer_spec(settings, subjects.alerts_stream, subjects.all_alerts, INGEST_NOTIFY),
-            event_batches(INGEST_NOTIFY, AlertEvent, rt.sessions,
-                          queue_alert_events(settings.public_url, sender.wake), settings.retry_delay_s),
-        ))
+        await rt.start(NotificationSender(rt.sessions, settings))
         await rt.consume(LateBinding(
             consumer_spec(settings, subjects.events_stream, subjects.all_presence, INGEST_PRESENCE),
             event_batches(INGEST_PRESENCE, PresenceEvent, rt.sessions,

@@ -1,4 +1,4 @@
-"""One batch handler shape for the notification consumers (alert events, presence events).
+"""The batch handler of an event consumer that updates ingest's tables (presence events).
 
 Per message: a payload that can never be handled is terminated (logged, it must not
 block the stream); the rest is handled in one transaction, then acked. If the

@@ -44,7 +44,7 @@ def register(rt: IngestRuntime) -> None:
 
     @rpc_handler(broker, subjects, calls.CHANNELS_UPDATE)
     async def channels_update(req: calls.ChannelUpdateFor) -> ChannelPublic:
-        """Partial update; a new URL clears the old one's last error."""
+        """Partial update; a new URL clears the old one's last error; disabling drops what was queued."""
         changes = req.model_dump(exclude_unset=True, exclude_none=True,
                                  exclude={"user_id", "channel_id"})
         if "url" in changes:
@@ -57,6 +57,8 @@ def register(rt: IngestRuntime) -> None:
                 channel.last_error = channel.last_error_at = None
             for key, value in changes.items():
                 setattr(channel, key, value)
+            if not channel.enabled:
+                await notify_store.drop_pending(session, channel.id)
         return channel_public(channel)
 
     @rpc_handler(broker, subjects, calls.CHANNELS_DELETE)

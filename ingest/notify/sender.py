@@ -1,4 +1,5 @@
-"""The delivery loop: sends what the outbox holds, off the ingest path.
+"""The delivery loop, off the ingest path: queues new alert events (outbox.py), then
+sends what the outbox holds.
 
 Each due delivery is leased, sent through Apprise, then removed (sent) or
 rescheduled with exponential backoff and jitter (failed), up to a number of
@@ -10,7 +11,6 @@ simply runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from datetime import timedelta
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingest.notify import apprise_url
 from ingest.notify import store as notify_store
 from ingest.notify.models import Delivery
+from ingest.notify.outbox import queue_new_alert_events
 from ingest.settings import IngestSettings
 from opswire.contract.types import utc_now
 from opswire.runtime.tasks import LoopTask
@@ -28,8 +29,9 @@ from opswire.runtime.tasks import LoopTask
 log = logging.getLogger(__name__)
 
 BATCH = 20
-# The loop looks at the outbox at least this often (another replica's deliveries, a lease run out).
-IDLE_POLL_S = 5.0
+# The loop looks for new alert events and due deliveries at least this often: the latency
+# of a notification (an indexed look-up for rows not queued yet, so cheap when idle).
+IDLE_POLL_S = 1.0
 
 
 def retry_delay(attempts: int, base_s: float, max_s: float) -> float:
@@ -43,16 +45,10 @@ class NotificationSender(LoopTask):
         super().__init__(self._loop, name="notification-sender")
         self._sessions = sessions
         self._settings = settings
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        """Something was queued: look now rather than at the next poll."""
-        self._wake.set()
 
     async def _loop(self) -> None:
         failing = False
         while True:
-            self._wake.clear()
             try:
                 busy = await self.send_due()
                 failing = False
@@ -62,9 +58,7 @@ class NotificationSender(LoopTask):
                 failing, busy = True, False
             if busy:
                 continue
-            idle_s = await self._idle_wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_s)
+            await asyncio.sleep(await self._idle_wait())
 
     async def _idle_wait(self) -> float:
         try:
@@ -77,13 +71,15 @@ class NotificationSender(LoopTask):
         return max(0.05, min(IDLE_POLL_S, (due - utc_now()).total_seconds()))
 
     async def send_due(self) -> bool:
-        """Send one batch of due deliveries; whether there was anything to send."""
+        """Queue new alert events, send one batch of due deliveries; whether there was work."""
         lease = timedelta(seconds=self._settings.notify_timeout_s * 2 + 5)
+        async with self._sessions.begin() as session:
+            handled = await queue_new_alert_events(session, self._settings.public_url)
         async with self._sessions.begin() as session:
             claimed = await notify_store.claim_due(session, lease, BATCH)
         for delivery, url in claimed:
             await self._send(delivery, url)
-        return bool(claimed)
+        return bool(claimed) or handled > 0
 
     async def _send(self, delivery: Delivery, url: str) -> None:
         settings = self._settings

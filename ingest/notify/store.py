@@ -101,6 +101,11 @@ async def failed(
     )
 
 
+async def drop_pending(session: AsyncSession, channel_id: uuid.UUID) -> None:
+    """A disabled channel sends nothing more, not even what was queued for it."""
+    await session.execute(delete(Delivery).where(col(Delivery.channel_id) == channel_id))
+
+
 async def next_due(session: AsyncSession) -> datetime | None:
     rows = await session.execute(
         select(col(Delivery.next_attempt_at)).order_by(col(Delivery.next_attempt_at)).limit(1)

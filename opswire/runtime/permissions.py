@@ -30,15 +30,14 @@ AUTH_PRESENCE = "auth-presence"
 AUTH_AUDIT = "auth-audit"
 INGEST_METRICS = "ingest-metrics"
 INGEST_LOGS = "ingest-logs"
-# Notifications (ingest/notify): alert events to the outbox; presence for the offline rule.
-INGEST_NOTIFY = "ingest-notify"
+# Presence events for the `offline` alert rule (ingest/notify/offline.py).
 INGEST_PRESENCE = "ingest-presence"
 # Who pulls from which: (stream attribute of Subjects, durable name).
 DURABLES: dict[Role, tuple[tuple[str, str], ...]] = {
     "auth": (("events_stream", AUTH_PRESENCE), ("audit_stream", AUTH_AUDIT)),
     "ingest": (
         ("metrics_stream", INGEST_METRICS), ("logs_stream", INGEST_LOGS),
-        ("alerts_stream", INGEST_NOTIFY), ("events_stream", INGEST_PRESENCE),
+        ("events_stream", INGEST_PRESENCE),
     ),
 }
 # The streams each owner creates at start-up and recreates if they vanish.

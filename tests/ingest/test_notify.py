@@ -172,3 +172,22 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
         assert "FIRING" in title and body["metric"] == "memory" and body["value"] == 90.0
         await eventually(attempts, lambda n: n == 0)
     assert hook.received.empty()
+
+
+async def test_disabling_a_channel_drops_what_it_had_queued(telemetry: Telemetry, rpc: RpcClient) -> None:
+    user, server = str(uuid.uuid4()), uuid.uuid4()
+    channel = await add_channel(rpc, user, f"json://127.0.0.1:{free_port()}/hook")
+    await rpc.call(calls.THRESHOLDS_CREATE, {
+        "user_id": user, "server_id": str(server), "metric_type": "cpu", "comparison": "gt",
+        "threshold_value": 50})
+    await telemetry.publish_sample(sample(server, base_time(), cpu=90.0))
+
+    async def queued() -> int:
+        rows = await telemetry.fetch(
+            "SELECT count(*) AS n FROM ingest.notification_deliveries WHERE channel_id = $1",
+            uuid.UUID(channel["id"]))
+        return int(rows[0]["n"])
+
+    await eventually(queued, lambda n: n == 1)
+    await rpc.call(calls.CHANNELS_UPDATE, {"user_id": user, "channel_id": channel["id"], "enabled": False})
+    assert await queued() == 0

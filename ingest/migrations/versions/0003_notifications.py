@@ -1,4 +1,5 @@
-"""Notification channels, their delivery outbox, and the `offline` threshold metric.
+"""Notification channels, their delivery outbox, which alert events were queued for
+sending, and the `offline` threshold metric.
 
 Revision ID: 0003_notifications
 Revises: 0001
@@ -30,6 +31,15 @@ def _metric_types(values: str) -> None:
 
 def upgrade() -> None:
     _metric_types("'cpu', 'memory', 'disk', 'offline'")
+    # Which of an alert's events are in the outbox already; alerts from before are not news.
+    for column in ("fired_queued", "resolved_queued"):
+        op.add_column("alerts", sa.Column(column, sa.Boolean(), nullable=False,
+                                          server_default=sa.false()), schema=SCHEMA)
+    op.execute(f"UPDATE {SCHEMA}.alerts SET fired_queued = true, resolved_queued = true")
+    op.create_index(
+        "ix_alerts_to_queue", "alerts", ["created_at"], schema=SCHEMA,
+        postgresql_where=sa.text("NOT fired_queued OR (status = 'resolved' AND NOT resolved_queued)"),
+    )
     op.create_table(
         "notification_channels",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -72,5 +82,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("notification_deliveries", schema=SCHEMA)
     op.drop_table("notification_channels", schema=SCHEMA)
+    op.drop_index("ix_alerts_to_queue", "alerts", schema=SCHEMA)
+    for column in ("fired_queued", "resolved_queued"):
+        op.drop_column("alerts", column, schema=SCHEMA)
     op.execute(f"DELETE FROM {SCHEMA}.thresholds WHERE metric_type = 'offline'")
     _metric_types("'cpu', 'memory', 'disk'")
