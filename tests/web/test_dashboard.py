@@ -72,9 +72,19 @@ def past_hour(count: int) -> list[dict[str, Any]]:
     return frames
 
 
-def command_answer(frame: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "command_response", "command_id": frame["command_id"],
-            "output": f"ran: {frame['command']}\n", "exit_code": 0, "duration_ms": 42}
+def agent_answer(frame: dict[str, Any]) -> dict[str, Any]:
+    """A scripted agent: shell commands echo, one Docker container `web`."""
+    if frame["type"] == "command":
+        return {"type": "command_response", "command_id": frame["command_id"],
+                "output": f"ran: {frame['command']}\n", "exit_code": 0, "duration_ms": 42}
+    reply = {"type": "docker_response", "command_id": frame["command_id"], "success": True}
+    if frame["action"] == "list":
+        return reply | {"message": "1 container", "data": [
+            {"id": "abc123", "name": "web", "image": "nginx:1.27", "state": "running",
+             "status": "Up 2 hours"}]}
+    if frame["action"] == "logs":
+        return reply | {"message": "ok", "data": "GET / 200\nGET /health 200\n"}
+    return reply | {"message": f"{frame['action']}ed web"}
 
 
 async def test_the_whole_flow(page: Page, stack: Stack) -> None:
@@ -133,7 +143,7 @@ async def test_the_whole_flow(page: Page, stack: Stack) -> None:
     await expect(lines.filter(has_text="while paused")).to_have_count(1)
 
     # Commands: output, exit code, duration, history.
-    async with answering(agent, command_answer) as seen:
+    async with answering(agent, agent_answer) as seen:
         await page.get_by_role("tab", name="Commands").click()
         await page.get_by_label("Command", exact=True).fill("uptime")
         await page.get_by_role("button", name="Run").click()
@@ -143,6 +153,19 @@ async def test_the_whole_flow(page: Page, stack: Stack) -> None:
         await expect(result).to_contain_text("42 ms")
         await expect(page.get_by_role("button", name="uptime")).to_be_visible()  # in the history
         assert [frame["command"] for frame in seen] == ["uptime"]
+
+        # Docker: the containers, an action, their logs.
+        await page.get_by_role("tab", name="Docker").click()
+        await expect(page.get_by_role("cell", name="nginx:1.27")).to_be_visible()
+        await page.get_by_role("button", name="restart web").click()
+        await page.get_by_role("button", name="Logs of web").click()
+        await expect(page.get_by_text("GET /health 200")).to_be_visible()
+        async def all_asked() -> bool:
+            return len(seen) >= 5  # the list is loaded again after the restart
+
+        await eventually(all_asked)
+        asked = sorted((f["action"], f.get("container_id") or "") for f in seen[1:])
+        assert asked == [("list", ""), ("list", ""), ("logs", "abc123"), ("restart", "abc123")]
 
     # Alerts: a threshold fires, the alert shows live, it is resolved by hand.
     await page.get_by_role("tab", name="Alerts").click()
