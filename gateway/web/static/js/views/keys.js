@@ -15,7 +15,7 @@ export function showKey(created, serverName) {
     h("h2", {}, `Agent key for ${serverName}`),
     h("p", {}, "This key is shown only now. Run the agent on the server with:"),
     h("div", { class: "copyline" }, h("code", { "data-test": "agent-command" }, command), copyButton),
-    h("p", { class: "muted" }, "Install the agent first: pip install opswire (see docs/agent.md)."),
+    h("p", { class: "muted" }, "Install the agent first: pip install 'opswire[agent]' (see docs/agent.md)."),
     h("form", { method: "dialog" }, h("button", { type: "submit", class: "ghost" }, "Done")));
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
