@@ -26,6 +26,7 @@ from gateway.realtime import Realtime, ws_router
 from gateway.routes import api_router, root_router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
+from gateway.web import install_dashboard
 from opswire import __version__
 from opswire.contract.subjects import Subjects
 from opswire.runtime.nats import connect
@@ -106,6 +107,7 @@ def create_app(settings: GatewaySettings, *, ops_port: bool = False) -> FastAPI:
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(ws_router, prefix="/api/v1")
     _install_docs(app)
+    install_dashboard(app)
     return app
 
 

@@ -16,7 +16,7 @@ from ingest.models import Alert, Threshold
 from ingest.rules import Rule, RuleState, metric_value, step
 from opswire.contract.types import utc_now
 
-_LABELS = {"cpu": "CPU usage", "memory": "Memory usage", "disk": "Disk usage"}
+_LABELS = {"cpu": "CPU usage", "memory": "Memory usage", "disk": "Disk usage", "offline": "Offline"}
 _WORDS = {"gt": "above", "lt": "below"}
 
 
@@ -94,7 +94,9 @@ class AlertEvaluator:
             # Row locks: replicas and threshold edits never evaluate the same rule at once.
             rows = await session.execute(
                 select(Threshold)
-                .where(col(Threshold.server_id).in_(list(by_server)), col(Threshold.enabled))
+                .where(col(Threshold.server_id).in_(list(by_server)), col(Threshold.enabled),
+                       # `offline` rules follow presence events (ingest/notify/offline.py), not samples.
+                       col(Threshold.metric_type) != "offline")
                 .order_by(col(Threshold.id))
                 .with_for_update()
             )

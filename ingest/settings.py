@@ -30,3 +30,21 @@ class IngestSettings(DatabaseSettings):
     retention_days: float = Field(default=30.0, gt=0, le=36_500)
     max_thresholds_per_user: int = Field(default=500, ge=1, le=100_000)
     retention_interval_s: PositiveSeconds = Field(default=3600.0)
+    # --- notifications (ingest/notify) ---
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s]+$",
+        description="The dashboard's address as users reach it: the `link` in notifications.",
+    )
+    notify_timeout_s: PositiveSeconds = Field(
+        default=10.0, description="Longest wait for one notification receiver."
+    )
+    notify_retry_base_s: PositiveSeconds = Field(
+        default=2.0, description="First retry delay of a failed notification; doubles each try."
+    )
+    notify_retry_max_s: PositiveSeconds = Field(
+        default=600.0, description="Longest delay between two tries of a notification."
+    )
+    notify_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Tries before a notification is given up."
+    )

@@ -16,6 +16,7 @@ from gateway.routes import (
     health,
     logs,
     metrics,
+    notifications,
     servers,
 )
 
@@ -27,7 +28,8 @@ def operation_id(route: APIRoute) -> str:
 
 
 api_router = APIRouter(generate_unique_id_function=operation_id)
-for _module in (auth, servers, api_keys, metrics, logs, commands, docker, alerts, audit):
+for _module in (auth, servers, api_keys, metrics, logs, commands, docker, alerts, audit,
+                notifications):
     api_router.include_router(_module.router)
 
 root_router = APIRouter(generate_unique_id_function=operation_id)

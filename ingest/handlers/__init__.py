@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ingest import notify
 from ingest.handlers import alerts, telemetry
 from ingest.runtime import IngestRuntime
 
@@ -9,3 +10,4 @@ from ingest.runtime import IngestRuntime
 def register_handlers(runtime: IngestRuntime) -> None:
     for module in (telemetry, alerts):
         module.register(runtime)
+    notify.register(runtime)

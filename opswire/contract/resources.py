@@ -197,7 +197,8 @@ class DockerActionResult(BaseModel):
 
 # --- alerts -----------------------------------------------------------------------------------------
 
-MetricType = Literal["cpu", "memory", "disk"]
+# `offline` fires when the server goes offline and resolves when it is back (presence events).
+MetricType = Literal["cpu", "memory", "disk", "offline"]
 Comparison = Literal["gt", "lt"]
 AlertStatus = Literal["active", "resolved"]
 
@@ -260,3 +261,39 @@ class AuditEntry(BaseModel):
     target: str | None
     detail: dict[str, Any] | None = None
     timestamp: UtcDatetime
+
+
+# --- notification channels --------------------------------------------------------------------------
+
+# An Apprise URL (json://, slack://, discord://, tgram://, ntfy://, mailto://...): a secret.
+ChannelUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=2048), NoNul]
+
+
+class ChannelCreate(_In):
+    name: Name
+    url: ChannelUrl
+    enabled: bool = True
+
+
+class ChannelUpdate(_In):
+    name: Name | None = None
+    url: ChannelUrl | None = None
+    enabled: bool | None = None
+
+
+class ChannelPublic(BaseModel):
+    """A channel as listed: `url` is masked (the scheme and a hint), never the secret itself."""
+
+    id: uuid.UUID
+    name: str
+    url: str
+    enabled: bool
+    created_at: UtcDatetime
+    last_sent_at: UtcDatetime | None = None
+    last_error: str | None = None
+    last_error_at: UtcDatetime | None = None
+
+
+class ChannelTestResult(BaseModel):
+    sent: bool
+    error: str | None = None

@@ -25,6 +25,10 @@ from opswire.contract.resources import (
     ApiKeyCreated,
     ApiKeyPublic,
     AuditEntry,
+    ChannelCreate,
+    ChannelPublic,
+    ChannelTestResult,
+    ChannelUpdate,
     CommandResult,
     CommandRun,
     DockerResult,
@@ -264,6 +268,30 @@ ALERTS_RESOLVE = RpcMethod("ingest", "alerts.resolve", AlertRef, AlertPublic)
 SERVERS_FORGET = RpcMethod(
     "ingest", "servers.forget", ByUserServer, Counts,
     "A server was deleted: drop its thresholds and resolve its open alerts (history is kept).",
+)
+
+
+class ChannelCreateFor(ChannelCreate):
+    user_id: uuid.UUID
+
+
+class ChannelUpdateFor(ChannelUpdate):
+    user_id: uuid.UUID
+    channel_id: uuid.UUID
+
+
+class ChannelRef(_Req):
+    user_id: uuid.UUID
+    channel_id: uuid.UUID
+
+
+CHANNELS_LIST = RpcMethod("ingest", "channels.list", ByUser, list[ChannelPublic], "URLs masked.")
+CHANNELS_CREATE = RpcMethod("ingest", "channels.create", ChannelCreateFor, ChannelPublic)
+CHANNELS_UPDATE = RpcMethod("ingest", "channels.update", ChannelUpdateFor, ChannelPublic)
+CHANNELS_DELETE = RpcMethod("ingest", "channels.delete", ChannelRef, type(None))
+CHANNELS_TEST = RpcMethod(
+    "ingest", "channels.test", ChannelRef, ChannelTestResult,
+    "Send a test notification now; the reply says whether it went out.",
 )
 
 

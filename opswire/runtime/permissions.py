@@ -30,10 +30,15 @@ AUTH_PRESENCE = "auth-presence"
 AUTH_AUDIT = "auth-audit"
 INGEST_METRICS = "ingest-metrics"
 INGEST_LOGS = "ingest-logs"
+# Presence events for the `offline` alert rule (ingest/notify/offline.py).
+INGEST_PRESENCE = "ingest-presence"
 # Who pulls from which: (stream attribute of Subjects, durable name).
 DURABLES: dict[Role, tuple[tuple[str, str], ...]] = {
     "auth": (("events_stream", AUTH_PRESENCE), ("audit_stream", AUTH_AUDIT)),
-    "ingest": (("metrics_stream", INGEST_METRICS), ("logs_stream", INGEST_LOGS)),
+    "ingest": (
+        ("metrics_stream", INGEST_METRICS), ("logs_stream", INGEST_LOGS),
+        ("events_stream", INGEST_PRESENCE),
+    ),
 }
 # The streams each owner creates at start-up and recreates if they vanish.
 OWNED_STREAMS: dict[Role, tuple[str, ...]] = {
