@@ -211,8 +211,8 @@ class CommandService:
         context = {
             "command_id": record.command_id, "server_id": str(record.server_id), "kind": record.kind,
         }
-        if dispatched is not None and dispatched.reply is not None:
-            reply = dispatched.reply
+        reply = dispatched.reply if dispatched is not None else None
+        if reply is not None:
             finished = await self._store.answer(
                 record.command_id, reply.server_id, record.reply_token or "",
                 from_reply(record.kind, reply),
