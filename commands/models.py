@@ -17,6 +17,14 @@ class CommandRecord(SQLModel, table=True):
     __tablename__ = "commands"
     __table_args__ = (
         Index("ix_commands_server_created", "server_id", text("created_at DESC")),
+        # Migration 0003: idempotency keys, and the quota counts and the sweep over pending rows.
+        Index(
+            "ux_commands_idempotency", "user_id", "server_id", "idempotency_key",
+            unique=True, postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_commands_keyed_created", "created_at", postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index("ix_commands_pending_deadline", "deadline", postgresql_where=text("status = 'pending'")),
+        Index("ix_commands_pending_user", "user_id", postgresql_where=text("status = 'pending'")),
         {"schema": SCHEMA},
     )
 
