@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from gateway.realtime.agent_session import AgentContext
+from gateway.realtime.budget import Budget
 from gateway.realtime.hub import Hub, Viewer
 from gateway.realtime.presence import Presence
 from gateway.realtime.sessions import SessionRegistry
@@ -23,8 +24,10 @@ class Realtime:
     def __init__(self, state: GatewayState) -> None:
         settings = state.settings
         self.state = state
-        self.publisher = Publisher(state.nc, settings.publish_buffer_size)
-        self.sessions = SessionRegistry(state.nc, state.subjects)
+        self.publisher = Publisher(
+            state.nc, settings.publish_buffer_size, min_share=settings.publish_min_share
+        )
+        self.sessions = SessionRegistry(state.nc, state.subjects, settings.agent_idle_timeout_s)
         self.hub = Hub(state.nc, state.subjects)
         self.presence = Presence(
             state.nc,
@@ -42,6 +45,15 @@ class Realtime:
             max_frame_bytes=settings.max_frame_bytes,
             idle_timeout_s=settings.agent_idle_timeout_s,
             command_grace_s=settings.command_grace_s,
+            budget=Budget(
+                samples_per_s=settings.agent_samples_per_s,
+                lines_per_s=settings.agent_log_lines_per_s,
+                bytes_per_s=settings.agent_bytes_per_s,
+                burst_s=settings.agent_budget_burst_s,
+                abuse_refusals=settings.agent_abuse_refusals,
+                abuse_window_s=settings.agent_abuse_window_s,
+                max_frame_bytes=settings.max_frame_bytes,
+            ),
         )
         self._dashboards: set[Viewer] = set()
         self._dashboards_gone = asyncio.Event()
@@ -52,6 +64,7 @@ class Realtime:
     async def start(cls, state: GatewayState) -> Realtime:
         realtime = cls(state)
         realtime.publisher.start()
+        realtime.sessions.start()
         realtime.presence.start()
         return realtime
 
@@ -74,6 +87,7 @@ class Realtime:
         for viewer in list(self._dashboards):
             viewer.end(SHUTDOWN)
         await self.sessions.close_all(SHUTDOWN, STOP_TIMEOUT_S)
+        await self.sessions.stop()
         try:
             await asyncio.wait_for(self._dashboards_gone.wait(), STOP_TIMEOUT_S)
         except TimeoutError:
