@@ -54,7 +54,7 @@ class GatewaySettings(CommonSettings, JwtSettings):
         description="Bytes of samples and log lines per agent connection per second.",
     )
     agent_budget_burst_s: float = Field(
-        default=10.0,
+        default=30.0,
         ge=1,
         le=3600,
         description="Each budget may be spent this many seconds ahead (an agent replaying its buffer).",
