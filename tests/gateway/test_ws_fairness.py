@@ -119,7 +119,7 @@ async def test_a_full_stream_is_told_to_the_agent(
         config: StreamConfig = next(
             c for c in stream_configs(gw.subjects) if c.name == gw.subjects.metrics_stream
         )
-        await js.delete_stream(config.name)
+        await js.delete_stream(gw.subjects.metrics_stream)
         await js.add_stream(dataclasses.replace(config, max_msgs=1, discard=DiscardPolicy.NEW))
         async with agent(gw, key) as ws:
             async with stream_reader(js, gw.subjects.metrics(str(identity.server_id))) as metrics:
