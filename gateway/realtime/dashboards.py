@@ -13,7 +13,7 @@ from fastapi import APIRouter, WebSocket
 
 from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
 from gateway.realtime.dashboard_auth import authorize_dashboard
-from gateway.realtime.hub import Stream, Viewer
+from gateway.realtime.hub import TOO_SLOW, Crowded, Stream, Viewer
 from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.wsio import (
     TRY_AGAIN_LATER,
@@ -66,13 +66,16 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
         await refuse(ws, server)
         return
     sid = str(server)
-    viewer = Viewer(realtime.state.settings.dashboard_queue_size)
+    viewer = Viewer(realtime.state.settings.dashboard_queue_size, realtime.state.settings.dashboard_stall_s)
     if not realtime.track(viewer):
         await refuse(ws, SHUTDOWN)
         return
     try:
         try:
             await realtime.hub.join(stream, sid, viewer)  # subscribe first, then ask for the latest
+        except Crowded as crowded:
+            await refuse(ws, crowded.request)
+            return
         except Exception as exc:  # NATS unreachable right now
             log.warning("dashboard not subscribed", extra={"server_id": sid, "error": repr(exc)})
             await refuse(ws, closing(TRY_AGAIN_LATER, "unavailable", SERVICE_UNAVAILABLE))
@@ -131,7 +134,7 @@ async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None
 
 async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
     while True:
-        frame = await viewer.queue.get()
+        frame = await viewer.next()
         if after is not None and frame.startswith(_METRICS_HEAD):
             # Live samples that raced the latest one: skip any not newer than it.
             try:
@@ -142,8 +145,9 @@ async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
             if stamp is not None and stamp <= after:
                 continue
             after = None
-        # No timeout here: a slow dashboard is dropped by its full queue instead.
-        if not await send_text(ws, frame, timeout_s=None):
+        # Samples conflate while a send is slow; only a dashboard that stops reading is dropped.
+        if not await send_text(ws, frame, timeout_s=viewer.stall_s):
+            viewer.end(TOO_SLOW)
             return
 
 

@@ -28,7 +28,7 @@ class Realtime:
             state.nc, settings.publish_buffer_size, min_share=settings.publish_min_share
         )
         self.sessions = SessionRegistry(state.nc, state.subjects, settings.agent_idle_timeout_s)
-        self.hub = Hub(state.nc, state.subjects)
+        self.hub = Hub(state.nc, state.subjects, max_viewers=settings.dashboards_per_server)
         self.presence = Presence(
             state.nc,
             state.subjects,
