@@ -59,7 +59,8 @@ async def logs_socket(websocket: WebSocket, server_id: str) -> None:
 async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     realtime: Realtime = ws.app.state.realtime
     await ws.accept()
-    server = await authorize_dashboard(ws, realtime.state, server_id)
+    with realtime.handshake(ws) as crowded:
+        server = crowded or await authorize_dashboard(ws, realtime.state, server_id)
     if server is None:
         return
     if isinstance(server, CloseRequest):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
+
+from starlette.websockets import WebSocket
 
 from gateway.realtime.agent_session import AgentContext
 from gateway.realtime.budget import Budget
 from gateway.realtime.hub import Hub, Viewer
 from gateway.realtime.presence import Presence
 from gateway.realtime.sessions import SessionRegistry
-from gateway.realtime.wsio import GOING_AWAY, closing
+from gateway.realtime.wsio import GOING_AWAY, TRY_AGAIN_LATER, CloseRequest, closing
 from gateway.state import GatewayState
 from opswire.runtime.publisher import Publisher
 
@@ -18,6 +22,12 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN = closing(GOING_AWAY, "shutting_down", "Server shutting down", reason="shutdown")
 STOP_TIMEOUT_S = 5.0
+CROWDED_ADDRESS = closing(
+    TRY_AGAIN_LATER,
+    "rate_limited",
+    "Too many unauthenticated connections from this address",
+    reason="too_many_unauthenticated",
+)
 
 
 class Realtime:
@@ -55,6 +65,8 @@ class Realtime:
                 max_frame_bytes=settings.max_frame_bytes,
             ),
         )
+        self._max_unauthenticated = settings.unauthenticated_per_address
+        self._unauthenticated: dict[str, int] = {}  # by client address: sockets still in their handshake
         self._dashboards: set[Viewer] = set()
         self._dashboards_gone = asyncio.Event()
         self._dashboards_gone.set()
@@ -67,6 +79,30 @@ class Realtime:
         realtime.sessions.start()
         realtime.presence.start()
         return realtime
+
+    @property
+    def unauthenticated(self) -> int:
+        """Sockets of every address still in their handshake."""
+        return sum(self._unauthenticated.values())
+
+    @contextlib.contextmanager
+    def handshake(self, ws: WebSocket) -> Iterator[CloseRequest | None]:
+        """Count a socket against its address's ceiling of unauthenticated sockets while it
+        authenticates; yields the refusal instead when the address is at the ceiling."""
+        address = ws.client.host if ws.client is not None else ""
+        count = self._unauthenticated.get(address, 0)
+        if count >= self._max_unauthenticated:
+            yield CROWDED_ADDRESS
+            return
+        self._unauthenticated[address] = count + 1
+        try:
+            yield None
+        finally:
+            left = self._unauthenticated[address] - 1
+            if left:
+                self._unauthenticated[address] = left
+            else:
+                del self._unauthenticated[address]
 
     def track(self, viewer: Viewer) -> bool:
         """Register a dashboard for shutdown; False if the gateway is stopping."""

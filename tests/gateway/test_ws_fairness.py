@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, StreamConfig
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 from opswire.runtime.nats import stream_configs
 from tests.helpers.backends import Namespace
@@ -15,6 +16,7 @@ from tests.helpers.ws import (
     Gateway,
     Services,
     agent,
+    eventually,
     gateway,
     log_frame,
     metrics_frame,
@@ -130,3 +132,22 @@ async def test_a_full_stream_is_told_to_the_agent(
             assert (told["code"], told["message"]) == ("storage_full", "Storage full, frame not stored")
             await ping(ws)
         assert await _stored(nc, gw) == 1
+
+
+async def test_unauthenticated_sockets_per_address_have_a_ceiling(
+    nats_url: str, namespace: Namespace, jwt_secret: str, services: Services
+) -> None:
+    key, _ = services.add_agent()
+    async with gateway(nats_url, namespace, jwt_secret, unauthenticated_per_address=2) as gw:
+        async with connect(gw.ws("/agents/ws")) as waiting, connect(gw.ws("/agents/ws")):
+            await eventually(lambda: gw.realtime.unauthenticated == 2)
+            # The ceiling is per address and counts dashboard sockets too.
+            async with connect(gw.ws(f"/ws/metrics/{uuid.uuid4()}")) as third:
+                frames = await recv_until_closed(third)
+            assert [f["code"] for f in frames] == ["rate_limited"]
+            assert third.close_code == 1013
+            # Once one of them has authenticated, its place is free again.
+            await send(waiting, {"type": "auth", "api_key": key})
+            assert (await recv(waiting))["type"] == "auth_success"
+            async with agent(gw, key):
+                assert gw.realtime.unauthenticated == 1
