@@ -202,7 +202,10 @@ class AgentSession:
                 if len(raw) > self._ctx.max_frame_bytes:
                     self.request_close(TOO_LARGE)
                     return
-                await self._on_frame(raw)
+                if self._meter.affords(len(raw), self.last_seen):
+                    await self._on_frame(raw)
+                else:
+                    await self._over_budget()
         except Exception:
             log.exception("agent session failed", extra={"server_id": self.server_id})
             self.request_close(closing(INTERNAL_ERROR, "internal", "Internal error", reason="error"))
@@ -237,13 +240,8 @@ class AgentSession:
 
     async def _accept(self, frame: MetricsFrame | LogFrame, size: int) -> None:
         """The one place a sample or log line is accepted: budget, stamp, publish."""
-        sample = isinstance(frame, MetricsFrame)
-        if not self._meter.take(sample, size, self.last_seen):
-            if self._meter.refused(self.last_seen):
-                log.warning("agent over budget, closing", extra={"server_id": self.server_id})
-                self.request_close(ABUSE)
-            else:
-                await send_error(self._ws, "rate_limited", RATE_LIMITED)
+        if not self._meter.take(isinstance(frame, MetricsFrame), size, self.last_seen):
+            await self._over_budget()
             return
         payload = stamped(frame, self.server_id, utc_now())
         stamp = frame.timestamp.isoformat()
@@ -257,6 +255,14 @@ class AgentSession:
             msg_id = f"{self.server_id}:{stamp}:{digest}"
             subject = self._ctx.subjects.logs(self.server_id)
         await self._publish(subject, payload, msg_id)
+
+    async def _over_budget(self) -> None:
+        """A frame over budget is not accepted; too many of them end the connection."""
+        if self._meter.refused(self.last_seen):
+            log.warning("agent over budget, closing", extra={"server_id": self.server_id})
+            self.request_close(ABUSE)
+        else:
+            await send_error(self._ws, "rate_limited", RATE_LIMITED)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         # A frame under our size limit can still exceed the broker's once server_id and

@@ -45,8 +45,7 @@ class Meter:
     def _byte_depth(self) -> float:
         return max(self._budget.bytes_per_s * self._budget.burst_s, float(self._budget.max_frame_bytes))
 
-    def take(self, sample: bool, size: int, now: float) -> bool:
-        """Spend one sample (or one log line) of `size` bytes; False (nothing spent) if over budget."""
+    def _refill(self, now: float) -> None:
         budget = self._budget
         elapsed = now - self._at
         self._at = now
@@ -54,6 +53,16 @@ class Meter:
         self._samples = min(self._samples + elapsed * budget.samples_per_s, budget.samples_per_s * burst)
         self._lines = min(self._lines + elapsed * budget.lines_per_s, budget.lines_per_s * burst)
         self._bytes = min(self._bytes + elapsed * budget.bytes_per_s, self._byte_depth())
+
+    def affords(self, size: int, now: float) -> bool:
+        """Whether `size` bytes are left: checked before parsing, so a flood of big frames
+        over budget costs no parse."""
+        self._refill(now)
+        return self._bytes >= size
+
+    def take(self, sample: bool, size: int, now: float) -> bool:
+        """Spend one sample (or one log line) of `size` bytes; False (nothing spent) if over budget."""
+        self._refill(now)
         count = self._samples if sample else self._lines
         if count < 1 or self._bytes < size:
             return False
