@@ -57,7 +57,7 @@ class GatewaySettings(CommonSettings, JwtSettings):
         default=30.0,
         ge=1,
         le=3600,
-        description="Each budget may be spent this many seconds ahead (an agent replaying its buffer).",
+        description="Sample and line budgets may be spent this many seconds ahead (buffer replay).",
     )
     agent_abuse_refusals: int = Field(
         default=100, ge=1, description="Refused frames within the abuse window that close the socket (1008)."

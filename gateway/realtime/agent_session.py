@@ -69,6 +69,7 @@ PUBLISH_HEADER_ALLOWANCE = 512
 # Docker frames carry no timeout; the commands service waits at most this long for one.
 DOCKER_REPLY_TTL_S = 600.0
 _CUT = "agent session cut"
+REFUSAL_PAUSE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,9 @@ class AgentSession:
             self.request_close(ABUSE)
         else:
             await send_error(self._ws, "rate_limited", RATE_LIMITED)
+            # Stop reading this socket a moment: TCP pushes back on the flood, which then
+            # costs the gateway a few refused frames per second, not a core.
+            await asyncio.sleep(REFUSAL_PAUSE_S)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         # A frame under our size limit can still exceed the broker's once server_id and

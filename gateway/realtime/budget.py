@@ -1,8 +1,9 @@
 """Per-connection frame budgets (DESIGN §2, §8 'Nobody can hurt anyone else').
 
 Each agent connection may send so many samples, log lines and bytes per
-second, with a burst allowance so an honest agent replaying the samples it
-buffered during an outage is not refused. Three token buckets of two floats
+second, with a burst allowance for counts so an honest agent replaying the
+samples it buffered during an outage is not refused (bytes: one second's
+worth). Three token buckets of two floats
 each, refilled lazily when a frame arrives: no task, no timer, a few dozen
 bytes per connection (a `limits` storage per connection would cost more than
 the frame it guards). A connection refused too often within a window is
@@ -43,7 +44,9 @@ class Meter:
         self._window_end = now + budget.abuse_window_s
 
     def _byte_depth(self) -> float:
-        return max(self._budget.bytes_per_s * self._budget.burst_s, float(self._budget.max_frame_bytes))
+        # One second of bytes (or one largest frame): a replay of small buffered samples fits
+        # easily, while a flood of big ones gets no burst of tens of megabytes into storage.
+        return max(self._budget.bytes_per_s, float(self._budget.max_frame_bytes))
 
     def _refill(self, now: float) -> None:
         budget = self._budget
