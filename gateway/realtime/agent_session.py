@@ -98,6 +98,7 @@ class AgentSession:
         "_close",
         "_closer",
         "_ctx",
+        "_deadline",
         "_finished",
         "_loop",
         "_meter",
@@ -130,6 +131,7 @@ class AgentSession:
         self._share = ctx.publisher.share(self._stream_refused)
         self._task: asyncio.Task[object] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self._notice: asyncio.Task[bool] | None = None
 
     @property
@@ -145,8 +147,10 @@ class AgentSession:
     async def _cut(self, request: CloseRequest) -> None:
         await refuse(self._ws, request)
         # A peer that never answers the close: stop waiting for its frames.
-        await asyncio.sleep(CLOSE_TIMEOUT_S)
-        if self._task is not None and not self._finished:
+        self._deadline = self._loop.call_later(CLOSE_TIMEOUT_S, self._stop_reading)
+
+    def _stop_reading(self) -> None:
+        if self._task is not None:
             self._task.cancel(msg=_CUT)
 
     async def serve(self) -> CloseRequest:
@@ -160,6 +164,8 @@ class AgentSession:
             task.uncancel()
         finally:
             self._task = None
+        if self._closer is not None:
+            await self._closer  # the error frame and the close are sent (bounded) before we go
         return self._close or CloseRequest(1000, "disconnected")
 
     def expire(self, now: float) -> None:
@@ -171,8 +177,8 @@ class AgentSession:
         """After the socket is gone: answer waiting commands, publish the offline event."""
         self._finished = True
         self._share.close()
-        if self._closer is not None and not self._closer.done():
-            self._closer.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         for pending in self._pending.drain():
             await self._reply(pending, error=AGENT_DISCONNECTED)
         self._ctx.presence.offline(self.identity.server_id, self.connection_id, reason)
