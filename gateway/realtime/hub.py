@@ -20,6 +20,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from nats.aio.client import Client as NatsClient
@@ -47,10 +48,11 @@ CROWDED = closing(
 class _Latest:
     """A metrics frame waiting in a viewer's outbox; a newer sample replaces its text."""
 
-    __slots__ = ("frame",)
+    __slots__ = ("frame", "stamp")
 
-    def __init__(self, frame: str) -> None:
+    def __init__(self, frame: str, stamp: datetime) -> None:
         self.frame = frame
+        self.stamp = stamp
 
 
 class Viewer:
@@ -70,18 +72,20 @@ class Viewer:
         self._latest: _Latest | None = None
         self._ready = asyncio.Event()
 
-    def offer(self, frame: str, conflate: bool = False) -> bool:
-        """Queue a frame; False once this viewer is ended (a full queue ends it)."""
+    def offer(self, frame: str, sample_at: datetime | None = None) -> bool:
+        """Queue a frame (a sample: with its timestamp, to conflate); False once this viewer
+        is ended (a full queue ends it)."""
         if self.close is not None:
             return False
-        if conflate and self._latest is not None:
-            self._latest.frame = frame
+        if sample_at is not None and self._latest is not None:
+            if sample_at >= self._latest.stamp:  # a retried older sample never replaces a newer one
+                self._latest.frame, self._latest.stamp = frame, sample_at
             return True
         if len(self.queue) >= self._queue_size:
             self.end(TOO_SLOW)
             return False
-        if conflate:
-            self._latest = _Latest(frame)
+        if sample_at is not None:
+            self._latest = _Latest(frame, sample_at)
             self.queue.append(self._latest)
         else:
             self.queue.append(frame)
@@ -119,9 +123,9 @@ class _Topic:
     viewers: set[Viewer] = field(default_factory=set)
     subscriptions: list[Subscription] = field(default_factory=list)
 
-    def dispatch(self, frame: str, conflate: bool) -> None:
+    def dispatch(self, frame: str, sample_at: datetime | None) -> None:
         for viewer in list(self.viewers):
-            if not viewer.offer(frame, conflate):
+            if not viewer.offer(frame, sample_at):
                 self.viewers.discard(viewer)
 
 
@@ -193,8 +197,8 @@ _PAYLOADS: dict[str, type[MetricsSample | LogLine | AlertEvent]] = {
 }
 
 
-def _rejection(frame_type: str, server_id: str, raw: bytes) -> str | None:
-    """Why `raw` must not reach a dashboard of `server_id`; None if it may."""
+def _checked(frame_type: str, server_id: str, raw: bytes) -> MetricsSample | LogLine | AlertEvent | str:
+    """The payload `raw` carries if it may reach a dashboard of `server_id`; else why not."""
     try:
         data = load_object(raw)
     except UnfitJson as exc:
@@ -205,14 +209,13 @@ def _rejection(frame_type: str, server_id: str, raw: bytes) -> str | None:
         return "not a valid payload"
     if str(payload.server_id) != server_id:
         return "server_id differs from the subject"
-    return None
+    return payload
 
 
 def _forwarder(
     topic: _Topic, frame_type: str, subject: str, server_id: str, window: int
 ) -> Callable[[Msg], Awaitable[None]]:
     head = b'{"type":"' + frame_type.encode() + b'","data":'
-    conflate = frame_type == "metrics"
     # Nats-Msg-Ids shown lately: a publish retried after a reconnect reaches us twice (the
     # stream stores it once); dashboards see it once (issue 9.4). Bounded, oldest forgotten.
     shown: OrderedDict[str, None] = OrderedDict()
@@ -222,9 +225,9 @@ def _forwarder(
             # Stored messages pushed back onto a live subject: old news, never shown again.
             log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": "replayed"})
             return
-        reason = _rejection(frame_type, server_id, msg.data)
-        if reason is not None:
-            log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": reason})
+        payload = _checked(frame_type, server_id, msg.data)
+        if isinstance(payload, str):
+            log.warning("not forwarded to dashboards", extra={"subject": subject, "reason": payload})
             return
         msg_id = msg.headers.get(MSG_ID) if msg.headers else None
         if msg_id is not None:
@@ -235,6 +238,7 @@ def _forwarder(
             if len(shown) > window:
                 shown.popitem(last=False)
         # Forwarded as published: the same object ingest stores and REST returns, encoded once.
-        topic.dispatch((head + msg.data + b"}").decode(), conflate)
+        sample_at = payload.timestamp if isinstance(payload, MetricsSample) else None
+        topic.dispatch((head + msg.data + b"}").decode(), sample_at)
 
     return forward
