@@ -39,8 +39,9 @@ lint: $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(TYPED)
 
+# The issue-10 table: opswire and bench/floor.py side by side (bench/abuse.py: the flood benchmark).
 bench: $(STAMP)
-	$(BIN)/python bench/pipeline.py $(ARGS)
+	$(BIN)/python bench/table.py $(ARGS)
 
 asyncapi: $(STAMP)
 	$(BIN)/opswire asyncapi > docs/asyncapi.json

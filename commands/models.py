@@ -22,7 +22,9 @@ class CommandRecord(SQLModel, table=True):
             "ux_commands_idempotency", "user_id", "server_id", "idempotency_key",
             unique=True, postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        Index("ix_commands_keyed_created", "created_at", postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index(
+            "ix_commands_keyed_created", "created_at", postgresql_where=text("idempotency_key IS NOT NULL")
+        ),
         Index("ix_commands_pending_deadline", "deadline", postgresql_where=text("status = 'pending'")),
         Index("ix_commands_pending_user", "user_id", postgresql_where=text("status = 'pending'")),
         {"schema": SCHEMA},

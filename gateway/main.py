@@ -51,6 +51,9 @@ def main() -> None:
         log_config=None,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
+        # Chosen explicitly (pinned in pyproject), not left to whatever happens to be installed.
+        loop="uvloop",
+        http="httptools",
         timeout_graceful_shutdown=10,
         proxy_headers=False,
         ssl_certfile=settings.tls_cert,

@@ -45,6 +45,44 @@ class GatewaySettings(CommonSettings, JwtSettings):
         default=1000, ge=1, le=10_000,
         description="Stored log lines replayed at most to a logs socket that resumes with `since`.",
     )
+    # Fairness (DESIGN §8): budgets per agent connection, shares and ceilings.
+    agent_samples_per_s: float = Field(
+        default=10.0, gt=0, le=100_000, description="Metrics frames one agent connection may send per second."
+    )
+    agent_log_lines_per_s: float = Field(
+        default=200.0, gt=0, le=1_000_000, description="Log frames one agent connection may send per second."
+    )
+    agent_bytes_per_s: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of samples and log lines per agent connection per second.",
+    )
+    agent_budget_burst_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="Sample and line budgets may be spent this many seconds ahead (buffer replay).",
+    )
+    agent_abuse_refusals: int = Field(
+        default=100, ge=1, description="Refused frames within the abuse window that close the socket (1008)."
+    )
+    agent_abuse_window_s: float = Field(default=10.0, gt=0, le=3600)
+    publish_min_share: int = Field(
+        default=64,
+        ge=1,
+        description="Every agent connection may hold at least this many frames of the publish buffer.",
+    )
+    unauthenticated_per_address: int = Field(
+        default=128,
+        ge=1,
+        description="Sockets per client address not yet authenticated (agent and dashboard).",
+    )
+    dashboards_per_server: int = Field(
+        default=100, ge=1, description="Dashboard sockets per watched server and stream on one gateway."
+    )
+    dashboard_stall_s: float = Field(
+        default=30.0, gt=0, le=3600, description="A dashboard that takes no frame for this long is dropped."
+    )
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate chain; with OPSWIRE_TLS_KEY the gateway serves HTTPS/WSS."
     )

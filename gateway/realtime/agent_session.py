@@ -1,9 +1,10 @@
 """One authenticated agent connection: its frames, its commands, its end.
 
-Per-frame path (DESIGN §8): size check, parse+validate once, hand to the
-publisher. No RPC and no database per frame; the reader only awaits the
-socket. Anyone may ask the session to close (control message, idle watchdog,
-shutdown): `serve` then sends the error frame and the close code.
+Per-frame path (DESIGN §8): size check, parse+validate once, budget, one
+serialisation, hand to the publisher. No RPC and no database per frame; the
+reader only awaits the socket. Anyone may ask the session to close (control
+message, the registry's idle sweeper, shutdown): a short task then sends the
+error frame and the close code, which ends the read loop.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from starlette.websockets import WebSocket
 
+from gateway.realtime.budget import Budget, Meter
 from gateway.realtime.chatops import AgentDialect
 from gateway.realtime.pending import PendingCommand, PendingCommands
 from gateway.realtime.presence import Presence
+from gateway.realtime.stamping import stamped
 from gateway.realtime.wsio import (
     CLOSE_TIMEOUT_S,
     INTERNAL_ERROR,
@@ -51,7 +54,6 @@ from opswire.contract.frames import (
 )
 from opswire.contract.resources import AgentIdentity
 from opswire.contract.subjects import Subjects
-from opswire.contract.telemetry import LogLine, MetricsSample
 from opswire.contract.types import utc_now
 from opswire.runtime import metrics
 from opswire.runtime.publisher import Publisher
@@ -59,6 +61,9 @@ from opswire.runtime.publisher import Publisher
 log = logging.getLogger(__name__)
 
 SERVER_BUSY = "Server busy, sample not accepted"
+RATE_LIMITED = "Rate limit exceeded"
+STORAGE_FULL = "Storage full, frame not stored"
+ABUSE = closing(POLICY_VIOLATION, "rate_limited", RATE_LIMITED, "persistently over budget", reason="abuse")
 AGENT_DISCONNECTED = "Agent disconnected"
 FOREIGN_SERVER_ID = "server_id does not match the authenticated server"
 IDLE = closing(POLICY_VIOLATION, "idle_timeout", "Idle timeout: no frames received", reason="idle")
@@ -69,6 +74,8 @@ PUBLISH_HEADER_ALLOWANCE = 512
 DOCKER_REPLY_TTL_S = 600.0
 # How long the waiting commands replica has to confirm an answer before any replica gets it.
 REPLY_ACK_TIMEOUT_S = 1.0
+_CUT = "agent session cut"
+REFUSAL_PAUSE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,38 @@ class AgentContext:
     max_frame_bytes: int
     idle_timeout_s: float
     command_grace_s: float
+    budget: Budget
 
 
 class AgentSession:
+    """Lives in the socket's own task: no reader, timer or waker task per connection.
+
+    The registry's sweeper ends idle sessions; a close asked for by anyone
+    else runs as one short task that sends the error frame and the close,
+    which ends the read loop.
+    """
+
+    __slots__ = (
+        "_close",
+        "_closer",
+        "_ctx",
+        "_deadline",
+        "_finished",
+        "_loop",
+        "_meter",
+        "_notice",
+        "_pending",
+        "_share",
+        "_task",
+        "_ws",
+        "connected_at",
+        "connection_id",
+        "dialect",
+        "identity",
+        "last_seen",
+        "server_id",
+    )
+
     def __init__(self, ws: WebSocket, identity: AgentIdentity, ctx: AgentContext) -> None:
         self.identity = identity
         self.server_id = str(identity.server_id)
@@ -95,10 +131,15 @@ class AgentSession:
         self._ctx = ctx
         self._pending = PendingCommands()
         self._close: CloseRequest | None = None
-        self._wake = asyncio.Event()
         self._finished = False
         self._loop = asyncio.get_running_loop()
-        self._last_seen = self._loop.time()
+        self.last_seen = self._loop.time()
+        self._meter = Meter(ctx.budget, self.last_seen)
+        self._share = ctx.publisher.share(self._stream_refused)
+        self._task: asyncio.Task[object] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._notice: asyncio.Task[bool] | None = None
         # The protocol this agent speaks (seed or ChatOps), translated at this edge.
         self.dialect = AgentDialect()
 
@@ -108,34 +149,45 @@ class AgentSession:
 
     def request_close(self, request: CloseRequest) -> None:
         """Ask the session to end (first request wins); safe from any task."""
-        if self._close is None:
+        if self._close is None and not self._finished:
             self._close = request
-            self._wake.set()
+            self._closer = self._loop.create_task(self._cut(request))
+
+    async def _cut(self, request: CloseRequest) -> None:
+        await refuse(self._ws, request)
+        # A peer that never answers the close: stop waiting for its frames.
+        self._deadline = self._loop.call_later(CLOSE_TIMEOUT_S, self._stop_reading)
+
+    def _stop_reading(self) -> None:
+        if self._task is not None:
+            self._task.cancel(msg=_CUT)
 
     async def serve(self) -> CloseRequest:
         """Read frames until the socket ends; returns why it ended."""
-        reader = asyncio.create_task(self._read_loop())
-        waker = asyncio.create_task(self._wake.wait())
+        task = self._task = asyncio.current_task()
         try:
-            while not reader.done() and self._close is None:
-                remaining = self._last_seen + self._ctx.idle_timeout_s - self._loop.time()
-                if remaining <= 0:
-                    self.request_close(IDLE)
-                    break
-                await asyncio.wait((reader, waker), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            await self._read_loop()
+        except asyncio.CancelledError as exc:
+            if task is None or exc.args != (_CUT,):
+                raise
+            task.uncancel()
         finally:
-            waker.cancel()
-        if self._close is not None:
-            await refuse(self._ws, self._close)
-            # Frames already received are still handled; then the reader sees the disconnect.
-            await asyncio.wait((reader,), timeout=CLOSE_TIMEOUT_S)
-            reader.cancel()
-        await asyncio.gather(reader, waker, return_exceptions=True)
+            self._task = None
+        if self._closer is not None:
+            await self._closer  # the error frame and the close are sent (bounded) before we go
         return self._close or CloseRequest(1000, "disconnected")
+
+    def expire(self, now: float) -> None:
+        """Called by the registry's sweeper: end the session if it has been silent too long."""
+        if now - self.last_seen >= self._ctx.idle_timeout_s:
+            self.request_close(IDLE)
 
     async def finish(self, reason: str) -> None:
         """After the socket is gone: answer waiting commands, publish the offline event."""
         self._finished = True
+        self._share.close()
+        if self._deadline is not None:
+            self._deadline.cancel()
         for pending in self._pending.drain():
             await self._reply(pending, error=AGENT_DISCONNECTED)
         self._ctx.presence.offline(self.identity.server_id, self.connection_id, reason)
@@ -176,12 +228,15 @@ class AgentSession:
     async def _read_loop(self) -> None:
         try:
             while (raw := await receive_raw(self._ws)) is not None:
-                self._last_seen = self._loop.time()
+                self.last_seen = self._loop.time()
                 # uvicorn refuses oversized frames first (ws_max_size); this guards other servers.
                 if len(raw) > self._ctx.max_frame_bytes:
                     self.request_close(TOO_LARGE)
                     return
-                await self._on_frame(raw)
+                if self._meter.affords(len(raw), self.last_seen):
+                    await self._on_frame(raw)
+                else:
+                    await self._over_budget()
         except Exception:
             log.exception("agent session failed", extra={"server_id": self.server_id})
             self.request_close(closing(INTERNAL_ERROR, "internal", "Internal error", reason="error"))
@@ -203,11 +258,10 @@ class AgentSession:
             metrics.frame("foreign_server_id")
             await send_error(self._ws, "invalid_format", INVALID_FORMAT, FOREIGN_SERVER_ID)
             return
-        if isinstance(frame, MetricsFrame):
-            if await self._accept_metrics(frame) and (ack := self.dialect.accepted(frame)) is not None:
+        if isinstance(frame, MetricsFrame | LogFrame):
+            accepted = await self._accept(frame, len(raw))
+            if accepted and isinstance(frame, MetricsFrame) and (ack := self.dialect.accepted(frame)):
                 await send_frame(self._ws, ack)
-        elif isinstance(frame, LogFrame):
-            await self._accept_log(frame)
         else:
             await self._accept_response(frame)
 
@@ -219,31 +273,35 @@ class AgentSession:
         except ValueError:
             return False
 
-    async def _accept_metrics(self, frame: MetricsFrame) -> bool:
-        fields = dict(frame)  # validated already: build the sample without validating again
-        del fields["type"]
-        fields["server_id"] = self.server_id
-        fields["received_at"] = utc_now()
-        sample = MetricsSample.model_construct(**fields)
-        msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}"
-        subject = self._ctx.subjects.metrics(self.server_id)
-        return await self._publish(subject, sample.model_dump_json().encode(), msg_id)
+    async def _accept(self, frame: MetricsFrame | LogFrame, size: int) -> bool:
+        """The one place a sample or log line is accepted: budget, stamp, publish."""
+        if not self._meter.take(isinstance(frame, MetricsFrame), size, self.last_seen):
+            await self._over_budget()
+            return False
+        payload = stamped(frame, self.server_id, utc_now())
+        stamp = frame.timestamp.isoformat()
+        if isinstance(frame, MetricsFrame):
+            msg_id = f"{self.server_id}:{stamp}"
+            subject = self._ctx.subjects.metrics(self.server_id)
+        else:
+            digest = hashlib.blake2b(
+                f"{frame.source or ''}\x00{frame.message}".encode(), digest_size=8
+            ).hexdigest()
+            msg_id = f"{self.server_id}:{stamp}:{digest}"
+            subject = self._ctx.subjects.logs(self.server_id)
+        return await self._publish(subject, payload, msg_id)
 
-    async def _accept_log(self, frame: LogFrame) -> None:
-        line = LogLine.model_construct(
-            level=frame.level,
-            message=frame.message,
-            timestamp=frame.timestamp,
-            source=frame.source,
-            server_id=self.server_id,
-            received_at=utc_now(),
-        )
-        digest = hashlib.blake2b(
-            f"{frame.source or ''}\x00{frame.message}".encode(), digest_size=8
-        ).hexdigest()
-        msg_id = f"{self.server_id}:{frame.timestamp.isoformat()}:{digest}"
-        subject = self._ctx.subjects.logs(self.server_id)
-        await self._publish(subject, line.model_dump_json().encode(), msg_id)
+    async def _over_budget(self) -> None:
+        """A frame over budget is not accepted; too many of them end the connection."""
+        metrics.frame("rate_limited")
+        if self._meter.refused(self.last_seen):
+            log.warning("agent over budget, closing", extra={"server_id": self.server_id})
+            self.request_close(ABUSE)
+        else:
+            await send_error(self._ws, "rate_limited", RATE_LIMITED)
+            # Stop reading this socket a moment: TCP pushes back on the flood, which then
+            # costs the gateway a few refused frames per second, not a core.
+            await asyncio.sleep(REFUSAL_PAUSE_S)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str) -> bool:
         """Hand the payload to the publisher; False (the agent is told why) if not accepted."""
@@ -255,13 +313,19 @@ class AgentSession:
             await send_error(
                 self._ws, "too_large", INVALID_FORMAT, f"frame too large to publish (limit {limit} bytes)"
             )
-        elif not self._ctx.publisher.submit(subject, payload, msg_id):
+        elif not self._ctx.publisher.submit(subject, payload, msg_id, share=self._share):
             metrics.frame("busy")
             await send_error(self._ws, "busy", SERVER_BUSY)
         else:
             metrics.frame("accepted")
             return True
         return False
+
+    def _stream_refused(self, reason: str) -> None:
+        """The stream refused one of our accepted frames (it is full): tell the agent, once at a time."""
+        log.warning("frame refused by the stream", extra={"server_id": self.server_id, "reason": reason})
+        if self._notice is None or self._notice.done():
+            self._notice = self._loop.create_task(send_error(self._ws, "storage_full", STORAGE_FULL))
 
     async def _accept_response(self, frame: CommandResponse | DockerResponse) -> None:
         pending = self._pending.pop(frame.command_id)

@@ -24,7 +24,10 @@ async def agent_socket(websocket: WebSocket) -> None:
     """One agent: authenticate, take over the server's slot, then stream frames."""
     realtime: Realtime = websocket.app.state.realtime
     await websocket.accept()
-    identity = await authenticate_agent(websocket, realtime.state.rpc, realtime.state.settings.auth_timeout_s)
+    with realtime.handshake(websocket) as crowded:
+        identity = crowded or await authenticate_agent(
+            websocket, realtime.state.rpc, realtime.state.settings.auth_timeout_s
+        )
     if identity is None:
         return
     if isinstance(identity, CloseRequest):

@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket
 from gateway.realtime.agent_auth import SERVICE_UNAVAILABLE
 from gateway.realtime.dashboard_auth import authorize_dashboard
 from gateway.realtime.dashboard_lease import DashboardLease
-from gateway.realtime.hub import Stream, Viewer
+from gateway.realtime.hub import TOO_SLOW, Crowded, Stream, Viewer
 from gateway.realtime.resume import ResumingViewer, replay_logs, since_of
 from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.wsio import (
@@ -61,7 +61,8 @@ async def logs_socket(websocket: WebSocket, server_id: str) -> None:
 async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     realtime: Realtime = ws.app.state.realtime
     await ws.accept()
-    grant = await authorize_dashboard(ws, realtime.state, server_id)
+    with realtime.handshake(ws) as crowded:
+        grant = crowded or await authorize_dashboard(ws, realtime.state, server_id)
     if grant is None:
         return
     if isinstance(grant, CloseRequest):
@@ -70,8 +71,9 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     server = grant.server_id
     sid = str(server)
     since = since_of(ws) if stream == "logs" else None
-    queue_size = realtime.state.settings.dashboard_queue_size
-    viewer = Viewer(queue_size) if since is None else ResumingViewer(queue_size)
+    settings = realtime.state.settings
+    kind = Viewer if since is None else ResumingViewer
+    viewer = kind(settings.dashboard_queue_size, settings.dashboard_stall_s)
     if not realtime.track(viewer):
         await refuse(ws, SHUTDOWN)
         return
@@ -79,6 +81,9 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
     try:
         try:
             await realtime.hub.join(stream, sid, viewer)  # subscribe first, then ask for the latest
+        except Crowded as crowded:
+            await refuse(ws, crowded.request)
+            return
         except Exception as exc:  # NATS unreachable right now
             log.warning("dashboard not subscribed", extra={"server_id": sid, "error": repr(exc)})
             await refuse(ws, closing(TRY_AGAIN_LATER, "unavailable", SERVICE_UNAVAILABLE))
@@ -86,7 +91,6 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
         if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
             return
         if isinstance(viewer, ResumingViewer) and since is not None:
-            settings = realtime.state.settings
             if not await replay_logs(ws, realtime.state.rpc, server, since,
                                      settings.logs_resume_limit, viewer):
                 return
@@ -143,7 +147,7 @@ async def _stream(ws: WebSocket, viewer: Viewer, after: datetime | None, lease: 
 
 async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
     while True:
-        frame = await viewer.queue.get()
+        frame = await viewer.next()
         if after is not None and frame.startswith(_METRICS_HEAD):
             # Live samples that raced the latest one: skip any not newer than it.
             try:
@@ -154,8 +158,9 @@ async def _write(ws: WebSocket, viewer: Viewer, after: datetime | None) -> None:
             if stamp is not None and stamp <= after:
                 continue
             after = None
-        # No timeout here: a slow dashboard is dropped by its full queue instead.
-        if not await send_text(ws, frame, timeout_s=None):
+        # Samples conflate while a send is slow; only a dashboard that stops reading is dropped.
+        if not await send_text(ws, frame, timeout_s=viewer.stall_s):
+            viewer.end(TOO_SLOW)
             return
 
 

@@ -71,24 +71,21 @@ def _frame_key(frame: str) -> LineKey | None:
 class ResumingViewer(Viewer):
     """A logs viewer that drops live lines it was already sent by the replay."""
 
-    def __init__(self, queue_size: int) -> None:
-        super().__init__(queue_size)
+    def __init__(self, queue_size: int, stall_s: float = 30.0) -> None:
+        super().__init__(queue_size, stall_s)
         self._replayed: set[LineKey] = set()
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: str, sample_at: datetime | None = None) -> bool:
         if self._replayed and _frame_key(frame) in self._replayed:
             return True  # sent already, by the replay
-        return super().offer(frame)
+        return super().offer(frame, sample_at)
 
     def replayed(self, keys: set[LineKey]) -> None:
         """From now on, drop these lines; also from what queued up during the replay."""
         self._replayed = keys
-        queued = []
-        while not self.queue.empty():
-            queued.append(self.queue.get_nowait())
-        for frame in queued:
-            if _frame_key(frame) not in keys:
-                self.queue.put_nowait(frame)
+        kept = [item for item in self.queue if not (isinstance(item, str) and _frame_key(item) in keys)]
+        self.queue.clear()
+        self.queue.extend(kept)
 
 
 async def replay_logs(

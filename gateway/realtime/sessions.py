@@ -43,6 +43,9 @@ class ShuttingDown(Exception):
 class _Server:
     sessions: dict[str, AgentSession] = field(default_factory=dict)  # by connection id, oldest first
     subscriptions: list[Subscription] = field(default_factory=list)
+    # Set once the subscriptions are live at the NATS server; None after that.
+    ready: asyncio.Future[None] | None = None
+    leaving: bool = False  # its last session is going: its subscriptions are being drained
 
     def current(self) -> AgentSession | None:
         """The newest session not on its way out: the one commands go to."""
@@ -53,14 +56,28 @@ class _Server:
 
 
 class SessionRegistry:
-    def __init__(self, nc: NatsClient, subjects: Subjects) -> None:
+    """Connects run concurrently: only the first session of a server subscribes (and
+    waits for the round trip); others of the same server wait for that, nobody else does.
+    One sweeper task ends idle sessions of every server.
+    """
+
+    def __init__(self, nc: NatsClient, subjects: Subjects, idle_timeout_s: float) -> None:
         self._nc = nc
         self._subjects = subjects
         self._servers: dict[str, _Server] = {}
-        self._lock = asyncio.Lock()  # add/remove only: subscribe/unsubscribe stay paired
         self._empty = asyncio.Event()
         self._empty.set()
         self._stopping = False
+        self._sweep_every_s = min(max(idle_timeout_s / 10, 0.05), 1.0)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="opswire-agent-idle-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
 
     def live_server_ids(self) -> list[uuid.UUID]:
         return [uuid.UUID(sid) for sid, server in self._servers.items() if server.current() is not None]
@@ -69,49 +86,87 @@ class SessionRegistry:
         return [s for server in self._servers.values() for s in server.sessions.values()]
 
     async def add(self, session: AgentSession) -> None:
-        async with self._lock:
-            if self._stopping:
-                raise ShuttingDown
-            server = self._servers.get(session.server_id)
-            if server is None:
-                server = _Server()
-                sid = session.server_id
-                server.subscriptions = [
-                    await self._nc.subscribe(
-                        self._subjects.agent_inbox(sid), cb=functools.partial(self._on_inbox, sid)
-                    ),
-                    await self._nc.subscribe(
-                        self._subjects.agent_control(sid),
-                        cb=functools.partial(self._on_control, sid),
-                    ),
-                ]
-                # The subscriptions must be live at the server before anyone is told we are.
-                await self._nc.flush()
-                self._servers[sid] = server
+        if self._stopping:
+            raise ShuttingDown
+        sid = session.server_id
+        server = self._servers.get(sid)
+        if server is None or server.leaving:
+            server = self._servers[sid] = _Server()
             server.sessions[session.connection_id] = session
             self._empty.clear()
+            ready = server.ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._subscribe(sid, server)
+            except BaseException:
+                ready.set_exception(ConnectionError("the agent's subscriptions were not made"))
+                ready.exception()  # retrieved: joiners may be none
+                raise
+            else:
+                ready.set_result(None)
+            finally:
+                server.ready = None
+            return
+        server.sessions[session.connection_id] = session
+        if server.ready is not None:
+            await asyncio.shield(server.ready)
 
-    async def remove(self, session: AgentSession) -> None:
-        async with self._lock:
-            server = self._servers.get(session.server_id)
-            if server is None or server.sessions.pop(session.connection_id, None) is None:
-                return
-            if not server.sessions:
-                del self._servers[session.server_id]
-                # Drain: deliveries already received still get their answer ("not connected"),
-                # and once gone here, new ones get no responders at once rather than silence.
-                for sub in server.subscriptions:
-                    try:
-                        await sub.drain()  # type: ignore[no-untyped-call]
-                    except Exception as exc:  # connection closing: the server forgets it anyway
-                        log.debug("unsubscribe failed", extra={"error": repr(exc)})
+    async def _subscribe(self, sid: str, server: _Server) -> None:
+        try:
+            server.subscriptions = [
+                await self._nc.subscribe(
+                    self._subjects.agent_inbox(sid), cb=functools.partial(self._on_inbox, sid)
+                ),
+                await self._nc.subscribe(
+                    self._subjects.agent_control(sid), cb=functools.partial(self._on_control, sid)
+                ),
+            ]
+            # The subscriptions must be live at the server before anyone is told we are.
+            await self._nc.flush()
+        except BaseException:
+            # Nothing half-made stays: this session (and any that joined meanwhile) is not held.
+            self._servers.pop(sid, None)
+            await self._drop(server.subscriptions)
             if not self._servers:
                 self._empty.set()
+            raise
+
+    async def remove(self, session: AgentSession) -> None:
+        sid = session.server_id
+        server = self._servers.get(sid)
+        if server is None or session.connection_id not in server.sessions:
+            return
+        if len(server.sessions) == 1 and not server.leaving:
+            # The last one: a new connection of this server now gets a fresh entry. Drain first:
+            # deliveries already received still get their answer ("not connected"), and once
+            # the session is gone here, new ones get no responders at once rather than silence.
+            server.leaving = True
+            await self._drop(server.subscriptions, drain=True)
+            if self._servers.get(sid) is server:
+                del self._servers[sid]
+        server.sessions.pop(session.connection_id, None)
+        if not self._servers:
+            self._empty.set()
+
+    @staticmethod
+    async def _drop(subscriptions: list[Subscription], drain: bool = False) -> None:
+        for sub in subscriptions:
+            try:
+                await (sub.drain() if drain else sub.unsubscribe())  # type: ignore[no-untyped-call]
+            except Exception as exc:  # connection closing: the server forgets it anyway
+                log.debug("unsubscribe failed", extra={"error": repr(exc)})
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._sweep_every_s)
+            now = loop.time()
+            for server in list(self._servers.values()):
+                for session in list(server.sessions.values()):
+                    session.expire(now)
 
     async def close_all(self, request: CloseRequest, timeout_s: float) -> None:
         """Stop taking agents, close every session and wait (bounded) for their ends."""
-        async with self._lock:
-            self._stopping = True
+        self._stopping = True
         for session in self.sessions():
             session.request_close(request)
         try:

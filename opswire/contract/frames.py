@@ -42,6 +42,7 @@ ErrorCode = Literal[
     "unknown_command",  # a response to a command_id not awaited (unknown or timed out)
     "rate_limited",  # over this connection's frame budget: the frame was not accepted
     "busy",  # the gateway's publish buffer is full: the frame was not accepted, retry later
+    "storage_full",  # the stream refused an accepted frame because it is full: it was not stored
     "too_large",  # a frame over the size limit (close 1009), or too large to publish once stamped
     "idle_timeout",  # nothing received for too long; close 1008
     "replaced",  # a newer connection of the same server took over; close 4000
