@@ -26,8 +26,10 @@ def frame(i: int) -> str:
 
 def queued(viewer: ResumingViewer) -> list[str]:
     frames = []
-    while not viewer.queue.empty():
-        frames.append(orjson.loads(viewer.queue.get_nowait())["data"]["message"])
+    while viewer.queue:
+        item = viewer.queue.popleft()
+        assert isinstance(item, str)  # log lines queue as they are; only samples conflate
+        frames.append(orjson.loads(item)["data"]["message"])
     return frames
 
 
