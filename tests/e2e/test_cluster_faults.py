@@ -48,7 +48,9 @@ async def fleet(postgres_admin_url: str, jwt_secret: str, tmp_path: Path) -> Asy
     with nats_cluster(tmp_path) as cluster:
         await cluster.wait_formed()
         running = Fleet(cluster, database_url, jwt_secret, tmp_path,
-                        extra_env={"OPSWIRE_STREAM_REPLICAS": "3"})
+                        # One agent at RATE_PER_S for the whole test: above the default budget.
+                        extra_env={"OPSWIRE_STREAM_REPLICAS": "3",
+                                   "OPSWIRE_AGENT_SAMPLES_PER_S": str(2 * RATE_PER_S)})
         try:
             for role in ("auth", "ingest", "commands"):
                 for n in (1, 2):
