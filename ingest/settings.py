@@ -8,8 +8,14 @@ from opswire.runtime.settings import DatabaseSettings, PositiveSeconds
 
 
 class IngestSettings(DatabaseSettings):
-    # Capped at 1000 so one batch is one INSERT statement (SQLAlchemy's insertmanyvalues page).
-    batch_size: int = Field(default=500, ge=1, le=1000, description="Messages per JetStream fetch.")
+    batch_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Most messages per JetStream fetch (one COPY)."
+    )
+    batch_max_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="Most bytes per JetStream fetch, so big frames make shorter batches "
+        "instead of a slow-consumer disconnect (at least one message always fits).",
+    )
     batch_timeout_s: PositiveSeconds = Field(
         default=1.0, description="Longest wait to fill a batch before storing what arrived."
     )

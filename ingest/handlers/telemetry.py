@@ -7,7 +7,6 @@ from typing import Any
 
 from ingest import history, store
 from ingest.evaluator import AlertEvaluator
-from ingest.models import LogEntry, Metric
 from ingest.retention import RetentionTask
 from ingest.runtime import IngestRuntime
 from ingest.settings import IngestSettings
@@ -29,6 +28,8 @@ def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: 
         max_ack_pending=settings.batch_size * 4,
         fetch_timeout_s=settings.batch_timeout_s,
         replicas=settings.stream_replicas,
+        max_bytes=settings.batch_max_bytes,
+        pipeline=2,
     )
 
 
@@ -40,11 +41,11 @@ def register(rt: IngestRuntime) -> None:
         evaluator = AlertEvaluator(rt.sessions, rt.publisher, settings.alert_hysteresis)
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
-            metrics_writer(rt.engine, Metric, settings.retry_delay_s, evaluator.evaluate),
+            metrics_writer(rt.engine, settings.retry_delay_s, evaluator.evaluate),
         ))
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
-            logs_writer(rt.engine, LogEntry, settings.retry_delay_s),
+            logs_writer(rt.engine, settings.retry_delay_s),
         ))
         await rt.start(
             RetentionTask(rt.engine, settings.retention_days, settings.retention_interval_s)
