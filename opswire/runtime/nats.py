@@ -135,9 +135,11 @@ def stream_configs(
     limits: StreamLimits | None = None,
 ) -> list[StreamConfig]:
     """The configs of opswire's streams (those named in `only`, by stream name, if given),
-    each with `replicas` copies (OPSWIRE_STREAM_REPLICAS) and bounded by `limits`."""
+    each with `replicas` copies (OPSWIRE_STREAM_REPLICAS) and bounded by `limits` (None:
+    no byte limit, for tools and tests: nats-server reserves `max_bytes` of its storage
+    for every stream up front)."""
     wanted = None if only is None else set(only)
-    limits = limits or StreamLimits()
+    limits = limits or StreamLimits(max_bytes=-1)
     telemetry = {subjects.metrics_stream, subjects.logs_stream}
     return [
         StreamConfig(
@@ -198,8 +200,8 @@ async def ensure_streams(
     missing, with `replicas` copies (OPSWIRE_STREAM_REPLICAS; None: 1, and an existing
     stream's count is left alone); give an existing one opswire's subjects and replica
     count if they differ (e.g. audit moved out of the events stream, or a cluster grown
-    from one node), and opswire's bounds (`limits`: discard new, max_bytes, max_age);
-    every other setting stays as the operator set it.
+    from one node), and opswire's bounds if given (`limits`: discard new, max_bytes,
+    max_age); every other setting stays as the operator set it.
     Returns the names of the streams created. Raises StreamSetupError (one line) when
     the server refuses, e.g. 3 replicas on a single node."""
     created = []
@@ -211,7 +213,7 @@ async def ensure_streams(
         except nats.js.errors.NotFoundError:
             info = None
         if info is not None:
-            changes = _limit_changes(info.config, config)
+            changes = {} if limits is None else _limit_changes(info.config, config)
             if sorted(info.config.subjects or []) != sorted(config.subjects or []):
                 changes["subjects"] = config.subjects
             if replicas is not None and (info.config.num_replicas or 1) != replicas:
