@@ -7,11 +7,11 @@ Ack policy, message by message:
 - one row the database refuses (bad data that passed validation) -> term + log,
   the rest of the batch is stored row by row
 
-A batch is written with COPY into a per-connection staging table and moved with one
-`INSERT … SELECT … ON CONFLICT DO NOTHING` (COPY alone cannot skip redelivered rows),
-in one transaction with whatever else the batch updates (the history tiers). The
-consumer fetches and decodes the next batch while this one commits (`pipeline` 2);
-the commit-and-ack step runs one batch at a time, in fetch order.
+A batch is written with one COPY. COPY cannot skip rows stored already, so a batch
+holding a redelivered row is written again through a per-connection staging table and
+`INSERT … SELECT … ON CONFLICT DO NOTHING`. The consumer fetches and decodes the next
+batch while this one commits (`pipeline` 2); the commit-and-ack step runs one batch at
+a time, in fetch order.
 """
 
 from __future__ import annotations
@@ -52,13 +52,10 @@ DB_UNAVAILABLE = (
 
 @dataclass(frozen=True)
 class CopyTarget:
-    """Where a batch goes: `table` (schema-qualified), the columns COPY fills, and
-    statements run after the insert in the same transaction, reading the staging table
-    (`{stage}` in them)."""
+    """Where a batch goes: `table` (schema-qualified) and the columns COPY fills."""
 
     table: str
     columns: tuple[str, ...]
-    after_insert: tuple[str, ...] = ()
 
     @property
     def stage(self) -> str:
@@ -70,26 +67,42 @@ _staged: weakref.WeakKeyDictionary[asyncpg.Connection, set[str]] = weakref.WeakK
 
 
 async def copy_rows(engine: AsyncEngine, target: CopyTarget, records: Sequence[Record]) -> None:
-    """COPY `records` into the target (redelivered rows skipped), committed."""
-    columns = ", ".join(target.columns)
+    """COPY `records` into the target (redelivered rows skipped), committed.
+
+    Straight into the table first: that is the whole cost of a batch of new rows. Only
+    when a row is there already (a redelivery) does the batch go through the staging
+    table, whose `ON CONFLICT DO NOTHING` skips it.
+    """
+    schema, table = target.table.split(".", 1)
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         pg: asyncpg.Connection = raw.driver_connection
         async with pg.transaction():
-            staged = _staged.setdefault(pg, set())
-            if target.stage not in staged:
-                await pg.execute(
-                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {target.stage} ON COMMIT DELETE ROWS "
-                    f"AS SELECT {columns} FROM {target.table} WITH NO DATA"
-                )
-                staged.add(target.stage)
-            await pg.copy_records_to_table(target.stage, records=records, columns=target.columns)
-            await pg.execute(
-                f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM {target.stage} "
-                "ON CONFLICT DO NOTHING"
-            )
-            for statement in target.after_insert:
-                await pg.execute(statement.format(stage=target.stage))
+            try:
+                async with pg.transaction():  # a savepoint: a conflict undoes only the COPY
+                    await pg.copy_records_to_table(
+                        table, schema_name=schema, records=records, columns=target.columns
+                    )
+            except asyncpg.UniqueViolationError:
+                await _copy_skipping_stored(pg, target, records)
+
+
+async def _copy_skipping_stored(
+    pg: asyncpg.Connection, target: CopyTarget, records: Sequence[Record]
+) -> None:
+    columns = ", ".join(target.columns)
+    staged = _staged.setdefault(pg, set())
+    if target.stage not in staged:
+        await pg.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {target.stage} ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM {target.table} WITH NO DATA"
+        )
+        staged.add(target.stage)
+    await pg.copy_records_to_table(target.stage, records=records, columns=target.columns)
+    await pg.execute(
+        f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM {target.stage} "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 class BatchWriter(Generic[Item]):
@@ -208,10 +221,9 @@ def metrics_writer(
     engine: AsyncEngine,
     retry_delay_s: float,
     after_commit: Callable[[list[DecodedSample]], Awaitable[None]],
-    target: CopyTarget = METRICS_TARGET,
 ) -> BatchWriter[DecodedSample]:
     return BatchWriter(
-        "ingest-metrics", engine, target, decode_sample, lambda s: s.row, retry_delay_s,
+        "ingest-metrics", engine, METRICS_TARGET, decode_sample, lambda s: s.row, retry_delay_s,
         after_commit,
     )
 
