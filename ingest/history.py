@@ -1,4 +1,5 @@
-"""History answers in pages (DESIGN §5, §9 'History'): metrics ascending, logs newest first.
+"""History answers in pages (DESIGN §5, §9 'History'): metrics ascending (raw or a tier),
+logs newest first.
 
 Samples are relayed as PostgreSQL renders the stored JSONB (`data::text`): no decode and
 re-encode of up to 10,000 samples in Python.
@@ -7,6 +8,7 @@ re-encode of up to 10,000 samples in Python.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy import Text, cast, select
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from ingest.models import LogEntry, Metric
+from ingest.tiers import TIER_BY_NAME, TIERS
 from opswire.contract import rpc as calls
 from opswire.contract.telemetry import LogLevel
 from opswire.contract.types import utc_now
@@ -35,41 +38,65 @@ def history_window(req: calls.MetricsHistory) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def metrics_page(session: AsyncSession, req: calls.MetricsHistory, budget: int) -> Page:
-    """The newest `limit` samples of the window, ascending, one page of them.
+# Interval of the raw samples for choosing a resolution (OPSWIRE_METRICS_INTERVAL_S).
+MAX_POINTS = 1000
 
-    The first page finds the oldest sample of the answer (the `limit`-th newest) and
-    starts there; each later page resumes after the last sample sent, up to the same end.
+
+def choose_resolution(start: datetime, end: datetime, sample_interval_s: float) -> str:
+    """The finest resolution whose points in [start, end) stay within MAX_POINTS."""
+    window_s = (end - start).total_seconds()
+    if window_s / sample_interval_s <= MAX_POINTS:
+        return "raw"
+    for tier in TIERS:
+        if window_s / tier.width.total_seconds() <= MAX_POINTS:
+            return tier.name
+    return TIERS[-1].name
+
+
+def _series(resolution: str) -> tuple[Any, Any, Any]:
+    """(server column, time column, JSON text) of raw samples or of a tier's points."""
+    if resolution == "raw":
+        return col(Metric.server_id), col(Metric.timestamp), cast(col(Metric.data), Text)
+    table = TIER_BY_NAME[resolution].table
+    return table.c.server_id, table.c.bucket, cast(table.c.point, Text)
+
+
+async def metrics_page(
+    session: AsyncSession, req: calls.MetricsHistory, budget: int, sample_interval_s: float
+) -> Page:
+    """The newest `limit` samples (or tier points) of the window, ascending, one page.
+
+    The first page finds the oldest item of the answer (the `limit`-th newest) and
+    starts there; each later page resumes after the last item sent, up to the same end
+    and at the same resolution (both carried in the resume token).
     """
-    ts = col(Metric.timestamp)
-    mine = col(Metric.server_id) == req.server_id
     more = None
     if req.resume is not None:
-        after, end_text = decode_cursor(req.resume)
+        after, key = decode_cursor(req.resume)
+        end_text, _, resolution = key.partition("|")
         end = _resume_end(end_text)
+        if resolution != "raw" and resolution not in TIER_BY_NAME:
+            raise RpcError("invalid", "Malformed resume token")
+        server, ts, data = _series(resolution)
         window = (ts > after, ts < end)
     else:
         start, end = history_window(req)
-        edge = (
-            await session.execute(
-                select(ts).where(mine, ts >= start, ts < end)
-                .order_by(ts.desc()).offset(req.limit - 1).limit(2)
-            )
-        ).scalars().all()
+        resolution = req.resolution or choose_resolution(start, end, sample_interval_s)
+        server, ts, data = _series(resolution)
+        found = await session.execute(
+            select(ts).where(server == req.server_id, ts >= start, ts < end)
+            .order_by(ts.desc()).offset(req.limit - 1).limit(2)
+        )
+        edge: list[datetime] = list(found.scalars())
         oldest = edge[0] if edge else start
         if len(edge) == 2:
             more = encode_cursor(oldest)
         window = (ts >= oldest, ts < end)
-    query = (
-        select(ts, cast(col(Metric.data), Text))
-        .where(mine, *window)
-        .order_by(ts)
-        .limit(req.limit)
-    )
-    end_key = end.isoformat()
+    query = select(ts, data).where(server == req.server_id, *window).order_by(ts).limit(req.limit)
+    key = f"{end.isoformat()}|{resolution}"
 
     def encoded(row: AnyRow) -> tuple[bytes, str]:
-        return row[1].encode(), encode_cursor(row[0], end_key)
+        return row[1].encode(), encode_cursor(row[0], key)
 
     async with streamed(session, query, encoded) as rows:
         page = await fill_page(rows, req.limit, budget)

@@ -35,3 +35,14 @@ class IngestSettings(DatabaseSettings):
     )
     retention_days: float = Field(default=30.0, gt=0, le=36_500)
     retention_interval_s: PositiveSeconds = Field(default=3600.0)
+    tier_interval_s: PositiveSeconds = Field(
+        default=10.0, description="How often stored samples are rolled up into the history tiers."
+    )
+    retention_1m_days: float = Field(default=7.0, gt=0, le=36_500, description="Keep 1-min points.")
+    retention_10m_days: float = Field(default=90.0, gt=0, le=36_500, description="Keep 10-min points.")
+    retention_1h_days: float = Field(default=730.0, gt=0, le=36_500, description="Keep 1-h points.")
+
+    def tier_retention_days(self) -> dict[str, float]:
+        """Retention of each history tier, by its resolution name."""
+        return {"1m": self.retention_1m_days, "10m": self.retention_10m_days,
+                "1h": self.retention_1h_days}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -66,6 +67,15 @@ class CopyTarget:
 _staged: weakref.WeakKeyDictionary[asyncpg.Connection, set[str]] = weakref.WeakKeyDictionary()
 
 
+@asynccontextmanager
+async def pg_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg itself (for COPY and set-based statements)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        pg: asyncpg.Connection = raw.driver_connection
+        yield pg
+
+
 async def copy_rows(engine: AsyncEngine, target: CopyTarget, records: Sequence[Record]) -> None:
     """COPY `records` into the target (redelivered rows skipped), committed.
 
@@ -74,17 +84,14 @@ async def copy_rows(engine: AsyncEngine, target: CopyTarget, records: Sequence[R
     table, whose `ON CONFLICT DO NOTHING` skips it.
     """
     schema, table = target.table.split(".", 1)
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        pg: asyncpg.Connection = raw.driver_connection
-        async with pg.transaction():
-            try:
-                async with pg.transaction():  # a savepoint: a conflict undoes only the COPY
-                    await pg.copy_records_to_table(
-                        table, schema_name=schema, records=records, columns=target.columns
-                    )
-            except asyncpg.UniqueViolationError:
-                await _copy_skipping_stored(pg, target, records)
+    async with pg_connection(engine) as pg, pg.transaction():
+        try:
+            async with pg.transaction():  # a savepoint: a conflict undoes only the COPY
+                await pg.copy_records_to_table(
+                    table, schema_name=schema, records=records, columns=target.columns
+                )
+        except asyncpg.UniqueViolationError:
+            await _copy_skipping_stored(pg, target, records)
 
 
 async def _copy_skipping_stored(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway.deps import OwnedServerId, Rpc
 from gateway.routes.params import (
@@ -41,10 +41,16 @@ async def sample_history(
     window: Annotated[TimeWindow, Depends(time_window)],
     limit: HistoryLimit = calls.DEFAULT_HISTORY_LIMIT,
     cursor: CursorQuery = None,
+    resolution: Annotated[
+        calls.Resolution | None,
+        Query(description="raw samples, or 1m/10m/1h points (avg, with min and max); "
+              "default: the finest that keeps the window to about 1000 points."),
+    ] = None,
 ) -> Response:
-    """Samples with start <= timestamp < end (default: the last hour), ascending, newest `limit`;
-    `Link: rel="next"` leads to the older ones."""
+    """Samples (or tier points) with start <= timestamp < end (default: the last hour),
+    ascending, newest `limit`; `Link: rel="next"` leads to the older ones."""
     request = calls.MetricsHistory(
-        server_id=server_id, start=window.start, end=window.end, limit=limit, cursor=cursor
+        server_id=server_id, start=window.start, end=window.end, limit=limit, cursor=cursor,
+        resolution=resolution,
     )
     return paged_response(http, await rpc.call_paged(calls.METRICS_HISTORY, request))

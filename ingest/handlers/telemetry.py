@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import history, store
+from ingest.decode import DecodedSample
 from ingest.evaluator import AlertEvaluator
 from ingest.retention import RetentionTask
 from ingest.runtime import IngestRuntime
 from ingest.settings import IngestSettings
+from ingest.tiers import TierRollup
 from ingest.writer import logs_writer, metrics_writer
 from opswire.contract import rpc as calls
 from opswire.runtime.faststream_rpc import rpc_handler
@@ -39,17 +41,21 @@ def register(rt: IngestRuntime) -> None:
     @rt.on_ready
     async def start_consumers() -> None:
         evaluator = AlertEvaluator(rt.sessions, rt.publisher, settings.alert_hysteresis)
+        tiers = await rt.start(TierRollup(rt.engine, settings.tier_interval_s))
+
+        async def stored(samples: list[DecodedSample]) -> None:
+            await tiers.stored(samples)
+            await evaluator.evaluate(samples)
+
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
-            metrics_writer(rt.engine, settings.retry_delay_s, evaluator.evaluate),
+            metrics_writer(rt.engine, settings.retry_delay_s, stored),
         ))
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
             logs_writer(rt.engine, settings.retry_delay_s),
         ))
-        await rt.start(
-            RetentionTask(rt.engine, settings.retention_days, settings.retention_interval_s)
-        )
+        await rt.start(RetentionTask(rt.engine, settings))
 
     @rpc_handler(broker, subjects, calls.METRICS_LATEST)
     async def metrics_latest(req: calls.ByServer) -> dict[str, Any]:
@@ -64,7 +70,9 @@ def register(rt: IngestRuntime) -> None:
     async def metrics_history(req: calls.MetricsHistory) -> Page:
         """Samples with start <= timestamp < end, ascending; the newest `limit` of the window."""
         async with rt.sessions() as session:
-            return await history.metrics_page(session, req, page_budget(rt.nc.max_payload))
+            return await history.metrics_page(
+                session, req, page_budget(rt.nc.max_payload), settings.metrics_interval_s
+            )
 
     @rpc_handler(broker, subjects, calls.LOGS_QUERY)
     async def logs_query(req: calls.LogsQuery) -> Page:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import TypeVar
@@ -171,11 +171,16 @@ AUDIT_LIST = RpcMethod(
 # --- ingest -----------------------------------------------------------------------------------------
 
 
+Resolution = Literal["raw", "1m", "10m", "1h"]
+
+
 class MetricsHistory(PagedRequest):
     server_id: uuid.UUID
     start: UtcDatetime | None = None
     end: UtcDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] = DEFAULT_HISTORY_LIMIT
+    # Raw samples or a rolled-up tier; unset: chosen so the window holds <= ~1000 points.
+    resolution: Resolution | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class LogsQuery(PagedRequest):

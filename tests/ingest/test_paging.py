@@ -52,7 +52,7 @@ async def test_limit_10000_returns_every_sample_in_pages(
     t0 = base_time() - timedelta(hours=3)
     await insert_samples(telemetry, server, t0, 10_500, padding=300)
     request = calls.MetricsHistory(
-        server_id=server, start=t0, end=t0 + timedelta(hours=4), limit=10_000
+        server_id=server, start=t0, end=t0 + timedelta(hours=4), limit=10_000, resolution="raw"
     )
     items, pages = await everything(await rpc.call_paged(calls.METRICS_HISTORY, request))
     # The newest 10,000 of the window, ascending, none twice: far more than one reply holds.
