@@ -2,7 +2,9 @@
 
 Kept off the write path, so catch-up stays one COPY per batch: the metrics writer
 only notes which (server, minute) each stored batch touched, and a background task
-recomputes those buckets from the raw samples every `tier_interval_s`. A bucket is
+recomputes those buckets from the raw samples: 1-min ones every `tier_interval_s`,
+the coarser ones about six times per bucket width (a 1-h bucket reads up to 720 raw
+samples per server, so not every round). A bucket is
 always recomputed whole (never incremented), so redelivered or late samples cannot be
 counted twice, and the bucket still open is simply recomputed again next time.
 At start-up every bucket from each server's newest rolled-up hour on is recomputed,
@@ -89,10 +91,14 @@ def rollup_sql(tier: Tier) -> str:
         SELECT DISTINCT server_id, date_bin({width}, at, TIMESTAMPTZ '2000-01-01') AS bucket
         FROM unnest($1::uuid[], $2::timestamptz[]) AS d(server_id, at)
     ), raw AS (
-        SELECT m.server_id, d.bucket, m.data->'disk_usage' AS disks, {values}
-        FROM dirty d JOIN ingest.metrics m
-          ON m.server_id = d.server_id AND m.timestamp >= d.bucket
-         AND m.timestamp < d.bucket + {width}
+        -- LATERAL: one primary-key range scan per bucket, never a scan of the whole table.
+        SELECT d.server_id, d.bucket, m.*
+        FROM dirty d CROSS JOIN LATERAL (
+            SELECT m.data->'disk_usage' AS disks, {values}
+            FROM ingest.metrics m
+            WHERE m.server_id = d.server_id AND m.timestamp >= d.bucket
+              AND m.timestamp < d.bucket + {width}
+        ) AS m
     ), f AS (
         SELECT server_id, bucket, count(*) AS samples, {stats}
         FROM raw GROUP BY server_id, bucket
@@ -126,15 +132,20 @@ UNROLLED = text("""
 """)
 
 
-async def rollup(engine: AsyncEngine, touched: Iterable[tuple[uuid.UUID, datetime]]) -> None:
-    """Recompute every tier's buckets that hold these (server, instant) pairs."""
+async def rollup(
+    engine: AsyncEngine, touched: Iterable[tuple[uuid.UUID, datetime]],
+    tiers: Sequence[Tier] = TIERS,
+) -> None:
+    """Recompute the buckets of `tiers` that hold these (server, instant) pairs."""
     pairs = sorted(set(touched))
     if not pairs:
         return
     servers = [server for server, _ in pairs]
     instants = [at for _, at in pairs]
     async with pg_connection(engine) as pg, pg.transaction():
-        for tier in TIERS:
+        # JIT-compiling these wide statements costs seconds each, far more than running them.
+        await pg.execute("SET LOCAL jit = off")
+        for tier in tiers:
             await pg.execute(_ROLLUP[tier.name], servers, instants)
 
 
@@ -145,18 +156,27 @@ def _minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
+def refresh_every_s(tier: Tier, interval_s: float) -> float:
+    """A coarse bucket is recomputed from up to an hour of raw samples: not every round,
+    but about six times per bucket width (at most 60 rounds apart)."""
+    return max(interval_s, min(tier.width.total_seconds() / 6, 60 * interval_s))
+
+
 class TierRollup:
     """The background task: notes what the writer stored, rolls it up periodically."""
 
     def __init__(self, engine: AsyncEngine, interval_s: float) -> None:
         self._engine = engine
         self._interval_s = interval_s
-        self._dirty: set[tuple[uuid.UUID, datetime]] = set()
+        self._dirty: dict[str, set[tuple[uuid.UUID, datetime]]] = {t.name: set() for t in TIERS}
+        self._due: dict[str, float] = {t.name: 0.0 for t in TIERS}
         self._task: asyncio.Task[None] | None = None
 
     async def stored(self, samples: Sequence[DecodedSample]) -> None:
         """After-commit hook of the metrics writer (in memory only: no I/O)."""
-        self._dirty.update((s.server_id, _minute(s.sample.timestamp)) for s in samples)
+        touched = {(s.server_id, _minute(s.sample.timestamp)) for s in samples}
+        for dirty in self._dirty.values():
+            dirty |= touched
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-tiers")
@@ -167,24 +187,33 @@ class TierRollup:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def flush(self) -> None:
-        """Roll up everything noted so far (kept for the next round if it fails)."""
-        dirty, self._dirty = self._dirty, set()
-        try:
-            await rollup(self._engine, dirty)
-        except BaseException:
-            self._dirty |= dirty
-            raise
+    async def flush(self, now: float | None = None) -> None:
+        """Roll up what was noted for every tier that is due (all of them if `now` is None);
+        what fails is kept for the next round."""
+        for tier in TIERS:
+            if now is not None and now < self._due[tier.name]:
+                continue
+            dirty, self._dirty[tier.name] = self._dirty[tier.name], set()
+            try:
+                await rollup(self._engine, dirty, (tier,))
+            except BaseException:
+                self._dirty[tier.name] |= dirty
+                raise
+            if now is not None:
+                self._due[tier.name] = now + refresh_every_s(tier, self._interval_s)
 
     async def _run(self) -> None:
         try:
             async with self._engine.connect() as conn:
-                self._dirty.update((r.server_id, r.minute) for r in await conn.execute(UNROLLED))
+                unrolled = [(r.server_id, r.minute) for r in await conn.execute(UNROLLED)]
+            for dirty in self._dirty.values():
+                dirty.update(unrolled)
         except Exception:
             log.exception("could not find samples not yet rolled up")
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.flush()
+                await self.flush(loop.time())
             except Exception:
                 # Kept for the next round; tiers are never worth stopping ingest for.
                 log.exception("history tier roll-up failed")

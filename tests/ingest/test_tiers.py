@@ -54,7 +54,10 @@ async def test_tiers_hold_avg_min_max_of_each_bucket(
             return await history(rpc, server, resolution="1m", **window)
 
         points = await eventually(minutes, lambda p: [x["samples"] for x in p] == [3, 1])
-        hours = await history(rpc, server, resolution="1h", **window)
+        hours = await eventually(
+            lambda: history(rpc, server, resolution="1h", **window),
+            lambda p: [x["samples"] for x in p] == [4],
+        )
     first = points[0]
     assert first["timestamp"] == t0.isoformat().replace("+00:00", "Z")
     assert (first["cpu_percent"], first["min"]["cpu_percent"], first["max"]["cpu_percent"]) == (
