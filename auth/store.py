@@ -11,7 +11,7 @@ from sqlalchemy import CursorResult, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from auth.models import ApiKey, AuditRecord, Server, User
+from auth.models import ApiKey, Server, User
 from opswire.contract.types import utc_now
 
 
@@ -140,16 +140,3 @@ async def use_active_key(session: AsyncSession, api_key: str) -> tuple[ApiKey, S
         update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=utc_now())
     )
     return key, server
-
-
-# --- audit ---------------------------------------------------------------------------------------
-
-
-async def list_audit(session: AsyncSession, user_id: uuid.UUID, limit: int) -> list[AuditRecord]:
-    result = await session.execute(
-        select(AuditRecord)
-        .where(col(AuditRecord.user_id) == user_id)
-        .order_by(col(AuditRecord.timestamp).desc(), col(AuditRecord.id))
-        .limit(limit)
-    )
-    return list(result.scalars())

@@ -58,7 +58,7 @@ from opswire.contract.resources import CommandResult, DockerResult
 from opswire.contract.rpc import CommandHistory, CommandRunFor, DockerRun
 from opswire.contract.types import utc_now
 from opswire.runtime import metrics
-from opswire.runtime.rpc import RpcError
+from opswire.runtime.rpc import Page, RpcError
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,8 @@ class CommandService:
         )
         return as_docker_result(await self._run(record, frame, request.user_id))
 
-    async def history(self, request: CommandHistory) -> list[CommandResult]:
-        records = await self._store.history(request.server_id, request.limit)
-        return [as_command_result(record) for record in records]
+    async def history(self, request: CommandHistory, budget: int) -> Page:
+        return await self._store.history(request, budget)
 
     async def on_reply(self, reply: AgentReply, reply_token: str) -> None:
         """A reply on one of our reply subjects or the shared fallback: to its waiting

@@ -13,6 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from commands.models import CommandRecord
+from commands.outcome import as_command_result
+from opswire.contract.rpc import CommandHistory
+from opswire.runtime.keyset import AnyRow, newest_first_page
+from opswire.runtime.rpc import Page
+
+
+def _result_json(row: AnyRow) -> bytes:
+    return as_command_result(row[0]).model_dump_json(by_alias=True).encode()
 
 PENDING = col(CommandRecord.status) == "pending"
 
@@ -157,18 +165,14 @@ class CommandStore:
             result = await session.execute(statement)
             return result.scalar_one_or_none()
 
-    async def history(self, server_id: uuid.UUID, limit: int) -> list[CommandRecord]:
+    async def history(self, request: CommandHistory, budget: int) -> Page:
+        """Newest first, in pages of at most `budget` bytes (keyset on created_at, command_id)."""
+        query = select(CommandRecord).where(col(CommandRecord.server_id) == request.server_id)
         async with self._sessions() as session:
-            result = await session.execute(
-                select(CommandRecord)
-                .where(col(CommandRecord.server_id) == server_id)
-                .order_by(
-                    col(CommandRecord.created_at).desc(), col(CommandRecord.command_id).desc()
-                )
-                .limit(limit)
+            return await newest_first_page(
+                session, query, col(CommandRecord.created_at), col(CommandRecord.command_id), str,
+                request, _result_json, budget,
             )
-            return list(result.scalars().all())
-
 
 async def _in_flight(session: AsyncSession, *where: Any) -> tuple[int, datetime | None]:
     """How many commands match, and the soonest of their deadlines."""

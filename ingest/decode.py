@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from opswire.contract.jsonlimits import UnfitJson, load_object
+from opswire.contract.jsonlimits import MAX_JSON_DEPTH, UnfitJson, load_object, mentions_nul
 from opswire.contract.telemetry import LogLevel, LogLine, MetricsSample
 
 
@@ -23,20 +23,28 @@ class InvalidMessage(ValueError):
     """The message can never be stored; the reason is safe to log."""
 
 
+# The columns of the rows below, in order, as COPY writes them (ingest.writer).
+METRICS_COLUMNS = ("server_id", "timestamp", "received_at", "cpu_percent", "memory_percent", "data")
+LOGS_COLUMNS = ("server_id", "timestamp", "received_at", "level", "message", "source", "digest")
+
+
 @dataclass(frozen=True)
 class DecodedSample:
     server_id: uuid.UUID
     sample: MetricsSample
-    row: dict[str, Any]
+    # METRICS_COLUMNS; `data` is the message's own JSON text, stored as published.
+    row: tuple[Any, ...]
 
 
-def _load(raw: bytes) -> dict[str, Any]:
-    # PostgreSQL text and jsonb cannot hold U+0000, and storing JSON nested beyond any
-    # real payload fails with a recursion error: either would fail its whole batch.
-    try:
-        return load_object(raw)
-    except UnfitJson as exc:
-        raise InvalidMessage(str(exc)) from None
+def _check_bounds(raw: bytes) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000, and storing JSON nested beyond any
+    real payload fails with a recursion error: either would fail its whole batch.
+    Cheap looks at the bytes decide whether the full check must parse at all."""
+    if mentions_nul(raw) or raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        try:
+            load_object(raw)
+        except UnfitJson as exc:
+            raise InvalidMessage(str(exc)) from None
 
 
 def _server_id(value: str, subject: str) -> uuid.UUID:
@@ -55,21 +63,21 @@ def _validation_reason(exc: ValidationError) -> str:
 
 
 def decode_sample(subject: str, raw: bytes) -> DecodedSample:
-    data = _load(raw)
+    """Validated straight from the bytes (one parse, in pydantic-core); the JSON text
+    itself is what is stored, so REST and WebSocket show dashboards the same object."""
+    _check_bounds(raw)
     try:
-        sample = MetricsSample.model_validate(data)
+        sample = MetricsSample.model_validate_json(raw)
+        text = raw.decode()
     except ValidationError as exc:
         raise InvalidMessage(_validation_reason(exc)) from None
+    except UnicodeDecodeError:
+        raise InvalidMessage("not valid UTF-8") from None
     server_id = _server_id(sample.server_id, subject)
-    row = {
-        "server_id": server_id,
-        "timestamp": sample.timestamp,
-        "received_at": sample.received_at,
-        "cpu_percent": sample.cpu_percent,
-        "memory_percent": sample.memory_percent,
-        # Stored as published, so REST and WebSocket show dashboards the same object.
-        "data": data,
-    }
+    row = (
+        server_id, sample.timestamp, sample.received_at, sample.cpu_percent,
+        sample.memory_percent, text,
+    )
     return DecodedSample(server_id, sample, row)
 
 
@@ -79,18 +87,15 @@ def log_digest(timestamp: datetime, source: str | None, message: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def decode_log(subject: str, raw: bytes) -> dict[str, Any]:
-    data = _load(raw)
+def decode_log(subject: str, raw: bytes) -> tuple[Any, ...]:
+    """A LOGS_COLUMNS row."""
+    _check_bounds(raw)
     try:
-        line = LogLine.model_validate(data)
+        line = LogLine.model_validate_json(raw)
     except ValidationError as exc:
         raise InvalidMessage(_validation_reason(exc)) from None
-    return {
-        "server_id": _server_id(line.server_id, subject),
-        "timestamp": line.timestamp,
-        "received_at": line.received_at,
-        "level": int(LogLevel[line.level.upper()]),
-        "message": line.message,
-        "source": line.source,
-        "digest": log_digest(line.timestamp, line.source, line.message),
-    }
+    return (
+        _server_id(line.server_id, subject), line.timestamp, line.received_at,
+        int(LogLevel[line.level.upper()]), line.message, line.source,
+        log_digest(line.timestamp, line.source, line.message),
+    )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, SmallInteger, Uuid
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, SmallInteger, Table, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -114,3 +114,22 @@ class Alert(SQLModel, table=True):
     )
     resolved_at: datetime | None = _ts(nullable=True)
     resolved_by: uuid.UUID | None = None
+
+
+def _tier_table(name: str) -> Table:
+    """One history tier: a chart-ready point per server and bucket (ingest.tiers)."""
+    return Table(
+        name,
+        SQLModel.metadata,
+        Column("server_id", Uuid, primary_key=True),
+        Column("bucket", DateTime(timezone=True), primary_key=True),
+        Column("samples", Integer, nullable=False),
+        Column("point", JSONB, nullable=False),
+        Index(f"ix_{name}_bucket_brin", "bucket", postgresql_using="brin"),
+        schema=SCHEMA,
+    )
+
+
+METRICS_1M = _tier_table("metrics_1m")
+METRICS_10M = _tier_table("metrics_10m")
+METRICS_1H = _tier_table("metrics_1h")

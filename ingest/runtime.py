@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ingest.events import AlertPublisher
 from ingest.settings import IngestSettings
+from opswire.runtime.nats import StreamLimits
 from opswire.runtime.publisher import Publisher
 from opswire.runtime.rpc import RpcError
 from opswire.runtime.service import ServiceRuntime
@@ -28,6 +29,13 @@ class IngestRuntime(ServiceRuntime):
         if self._alerts is None:
             raise RpcError("unavailable", "The ingest service is not running")
         return self._alerts
+
+    def stream_limits(self) -> StreamLimits:
+        """Metrics and logs are kept in their streams no longer than in the database."""
+        return StreamLimits(
+            max_bytes=self.settings.stream_max_bytes,
+            telemetry_max_age_s=self.settings.retention_days * 86_400,
+        )
 
     async def wire(self) -> None:
         events = await self.start(Publisher(self.nc, capacity=EVENT_BUFFER))

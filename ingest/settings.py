@@ -8,8 +8,14 @@ from opswire.runtime.settings import DatabaseSettings, PositiveSeconds
 
 
 class IngestSettings(DatabaseSettings):
-    # Capped at 1000 so one batch is one INSERT statement (SQLAlchemy's insertmanyvalues page).
-    batch_size: int = Field(default=500, ge=1, le=1000, description="Messages per JetStream fetch.")
+    batch_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Most messages per JetStream fetch (one COPY)."
+    )
+    batch_max_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="Most bytes per JetStream fetch, so big frames make shorter batches "
+        "instead of a slow-consumer disconnect (at least one message always fits).",
+    )
     batch_timeout_s: PositiveSeconds = Field(
         default=1.0, description="Longest wait to fill a batch before storing what arrived."
     )
@@ -48,3 +54,14 @@ class IngestSettings(DatabaseSettings):
     notify_max_attempts: int = Field(
         default=12, ge=1, le=100, description="Tries before a notification is given up."
     )
+    tier_interval_s: PositiveSeconds = Field(
+        default=10.0, description="How often stored samples are rolled up into the history tiers."
+    )
+    retention_1m_days: float = Field(default=7.0, gt=0, le=36_500, description="Keep 1-min points.")
+    retention_10m_days: float = Field(default=90.0, gt=0, le=36_500, description="Keep 10-min points.")
+    retention_1h_days: float = Field(default=730.0, gt=0, le=36_500, description="Keep 1-h points.")
+
+    def tier_retention_days(self) -> dict[str, float]:
+        """Retention of each history tier, by its resolution name."""
+        return {"1m": self.retention_1m_days, "10m": self.retention_10m_days,
+                "1h": self.retention_1h_days}

@@ -1,4 +1,4 @@
-"""Queries behind the RPC handlers: history, logs, thresholds and alerts.
+"""Queries behind the RPC handlers: the latest sample, thresholds and alerts (history: history.py).
 
 Everything a user can touch is filtered by `user_id` in the query itself, so
 "not yours" and "does not exist" are the same empty result.
@@ -7,15 +7,13 @@ Everything a user can touch is filtered by `user_id` in the query itself, so
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from ingest.models import Alert, LogEntry, Metric, Threshold
-from opswire.contract.telemetry import LogLevel
+from ingest.models import Alert, Metric, Threshold
 
 
 async def latest_sample(session: AsyncSession, server_id: uuid.UUID) -> dict[str, Any] | None:
@@ -26,56 +24,6 @@ async def latest_sample(session: AsyncSession, server_id: uuid.UUID) -> dict[str
         .limit(1)
     )
     return row.scalar_one_or_none()
-
-
-async def sample_history(
-    session: AsyncSession, server_id: uuid.UUID, start: datetime, end: datetime, limit: int
-) -> list[dict[str, Any]]:
-    """The newest `limit` samples with start <= timestamp < end, oldest first."""
-    rows = await session.execute(
-        select(col(Metric.data))
-        .where(
-            col(Metric.server_id) == server_id,
-            col(Metric.timestamp) >= start,
-            col(Metric.timestamp) < end,
-        )
-        .order_by(col(Metric.timestamp).desc())
-        .limit(limit)
-    )
-    newest_first: list[dict[str, Any]] = list(rows.scalars())
-    newest_first.reverse()
-    return newest_first
-
-
-def log_item(entry: LogEntry) -> dict[str, Any]:
-    """The LogLine shape, as dashboards get it live."""
-    return {
-        "level": LogLevel(entry.level).name.lower(),
-        "message": entry.message,
-        "timestamp": entry.timestamp,
-        "source": entry.source,
-        "server_id": str(entry.server_id),
-        "received_at": entry.received_at,
-    }
-
-
-async def query_logs(
-    session: AsyncSession,
-    server_id: uuid.UUID,
-    min_level: LogLevel | None,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    query = select(LogEntry).where(col(LogEntry.server_id) == server_id)
-    if min_level is not None:
-        query = query.where(col(LogEntry.level) >= int(min_level))
-    if start is not None:
-        query = query.where(col(LogEntry.timestamp) >= start)
-    if end is not None:
-        query = query.where(col(LogEntry.timestamp) < end)
-    query = query.order_by(col(LogEntry.timestamp).desc(), col(LogEntry.id).desc()).limit(limit)
-    return [log_item(entry) for entry in (await session.execute(query)).scalars()]
 
 
 async def list_thresholds(

@@ -1,4 +1,4 @@
-"""Storing JetStream batches: validate, one INSERT per batch, commit, then ack.
+"""Storing JetStream batches: validate, COPY, commit, then ack.
 
 Ack policy, message by message:
 - invalid (can never be stored)        -> term + log; it must not block the stream
@@ -6,43 +6,112 @@ Ack policy, message by message:
 - database unreachable / failing       -> nak with a delay: redelivered, never dropped
 - one row the database refuses (bad data that passed validation) -> term + log,
   the rest of the batch is stored row by row
+
+A batch is written with one COPY. COPY cannot skip rows stored already, so a batch
+holding a redelivered row is written again through a per-connection staging table and
+`INSERT … SELECT … ON CONFLICT DO NOTHING`. The consumer fetches and decodes the next
+batch while this one commits (`pipeline` 2); the commit-and-ack step runs one batch at
+a time, in fetch order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 from nats.aio.msg import Msg
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
 
-from ingest.decode import DecodedSample, InvalidMessage, decode_log, decode_sample
+from ingest.decode import (
+    LOGS_COLUMNS,
+    METRICS_COLUMNS,
+    DecodedSample,
+    InvalidMessage,
+    decode_log,
+    decode_sample,
+)
 from opswire.runtime import metrics
 from opswire.runtime.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+Record = tuple[Any, ...]
 # Errors that belong to one row's data, not to the database being unavailable.
-ROW_ERRORS = (DataError, IntegrityError)
-DB_UNAVAILABLE = (SQLAlchemyError, OSError, TimeoutError)
+ROW_ERRORS = (
+    DataError, IntegrityError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+)
+DB_UNAVAILABLE = (
+    SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+)
 
 
-async def insert_rows(
-    engine: AsyncEngine, table: type[SQLModel], rows: Sequence[dict[str, Any]]
-) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING for all rows, committed.
+@dataclass(frozen=True)
+class CopyTarget:
+    """Where a batch goes: `table` (schema-qualified) and the columns COPY fills."""
 
-    Executed as an executemany: SQLAlchemy caches the compiled statement and
-    sends the rows as multi-row VALUES pages ("insertmanyvalues", up to 1000
-    rows each), instead of compiling a new 500-row statement every batch.
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def stage(self) -> str:
+        return "stage_" + self.table.rsplit(".", 1)[-1]
+
+
+# Connections that have the staging table already (temporary tables live per connection).
+_staged: weakref.WeakKeyDictionary[asyncpg.Connection, set[str]] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def pg_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg itself (for COPY and set-based statements)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        pg: asyncpg.Connection = raw.driver_connection
+        yield pg
+
+
+async def copy_rows(engine: AsyncEngine, target: CopyTarget, records: Sequence[Record]) -> None:
+    """COPY `records` into the target (redelivered rows skipped), committed.
+
+    Straight into the table first: that is the whole cost of a batch of new rows. Only
+    when a row is there already (a redelivery) does the batch go through the staging
+    table, whose `ON CONFLICT DO NOTHING` skips it.
     """
-    async with engine.begin() as conn:
-        await conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+    schema, table = target.table.split(".", 1)
+    async with pg_connection(engine) as pg, pg.transaction():
+        try:
+            async with pg.transaction():  # a savepoint: a conflict undoes only the COPY
+                await pg.copy_records_to_table(
+                    table, schema_name=schema, records=records, columns=target.columns
+                )
+        except asyncpg.UniqueViolationError:
+            await _copy_skipping_stored(pg, target, records)
+
+
+async def _copy_skipping_stored(
+    pg: asyncpg.Connection, target: CopyTarget, records: Sequence[Record]
+) -> None:
+    columns = ", ".join(target.columns)
+    staged = _staged.setdefault(pg, set())
+    if target.stage not in staged:
+        await pg.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {target.stage} ON COMMIT DELETE ROWS "
+            f"AS SELECT {columns} FROM {target.table} WITH NO DATA"
+        )
+        staged.add(target.stage)
+    await pg.copy_records_to_table(target.stage, records=records, columns=target.columns)
+    await pg.execute(
+        f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM {target.stage} "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 class BatchWriter(Generic[Item]):
@@ -52,22 +121,31 @@ class BatchWriter(Generic[Item]):
         self,
         name: str,
         engine: AsyncEngine,
-        table: type[SQLModel],
+        target: CopyTarget,
         decode: Callable[[str, bytes], Item],
-        to_row: Callable[[Item], dict[str, Any]],
+        to_record: Callable[[Item], Record],
         retry_delay_s: float,
         after_commit: Callable[[list[Item]], Awaitable[None]] | None = None,
     ) -> None:
         self.name = name
         self._engine = engine
-        self._table = table
+        self._target = target
         self._decode = decode
-        self._to_row = to_row
+        self._to_record = to_record
         self._retry_delay_s = retry_delay_s
         self._after_commit = after_commit
         self._outage = OutageLog(log, f"{name}: batches not stored, will be redelivered")
+        # Batches decode side by side but commit (and evaluate alerts) one at a time, in order.
+        self._committing = asyncio.Lock()
 
     async def __call__(self, msgs: Sequence[Msg]) -> None:
+        accepted = await self._accept(msgs)
+        if not accepted:
+            return
+        async with self._committing:
+            await self._commit(accepted)
+
+    async def _accept(self, msgs: Sequence[Msg]) -> list[tuple[Msg, Item]]:
         accepted: list[tuple[Msg, Item]] = []
         for msg in msgs:
             try:
@@ -81,8 +159,9 @@ class BatchWriter(Generic[Item]):
                     extra={"consumer": self.name, "subject": msg.subject, "reason": str(exc)},
                 )
                 await msg.term()
-        if not accepted:
-            return
+        return accepted
+
+    async def _commit(self, accepted: list[tuple[Msg, Item]]) -> None:
         try:
             with metrics.ingest_batch_timer(self.name, len(accepted)):
                 accepted = await self._store(accepted)
@@ -110,8 +189,8 @@ class BatchWriter(Generic[Item]):
 
     async def _store(self, accepted: list[tuple[Msg, Item]]) -> list[tuple[Msg, Item]]:
         try:
-            await insert_rows(
-                self._engine, self._table, [self._to_row(item) for _, item in accepted]
+            await copy_rows(
+                self._engine, self._target, [self._to_record(item) for _, item in accepted]
             )
             return accepted
         except ROW_ERRORS:
@@ -121,7 +200,7 @@ class BatchWriter(Generic[Item]):
         stored: list[tuple[Msg, Item]] = []
         for msg, item in accepted:
             try:
-                await insert_rows(self._engine, self._table, [self._to_row(item)])
+                await copy_rows(self._engine, self._target, [self._to_record(item)])
             except ROW_ERRORS as exc:
                 log.warning(
                     "%s: database refused message on %s: %s",
@@ -140,18 +219,20 @@ class BatchWriter(Generic[Item]):
         return stored
 
 
+METRICS_TARGET = CopyTarget("ingest.metrics", METRICS_COLUMNS)
+LOGS_TARGET = CopyTarget("ingest.logs", LOGS_COLUMNS)
+
+
 def metrics_writer(
     engine: AsyncEngine,
-    table: type[SQLModel],
     retry_delay_s: float,
     after_commit: Callable[[list[DecodedSample]], Awaitable[None]],
 ) -> BatchWriter[DecodedSample]:
     return BatchWriter(
-        "ingest-metrics", engine, table, decode_sample, lambda s: s.row, retry_delay_s, after_commit
+        "ingest-metrics", engine, METRICS_TARGET, decode_sample, lambda s: s.row, retry_delay_s,
+        after_commit,
     )
 
 
-def logs_writer(
-    engine: AsyncEngine, table: type[SQLModel], retry_delay_s: float
-) -> BatchWriter[dict[str, Any]]:
-    return BatchWriter("ingest-logs", engine, table, decode_log, lambda row: row, retry_delay_s)
+def logs_writer(engine: AsyncEngine, retry_delay_s: float) -> BatchWriter[Record]:
+    return BatchWriter("ingest-logs", engine, LOGS_TARGET, decode_log, lambda row: row, retry_delay_s)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,6 +10,10 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from tests.helpers.backends import Namespace, create_database, drop_database, nats_server, postgres_server
+
+# nats-server sets aside every stream's max_bytes of its storage when the stream is made,
+# and the suite makes a set of streams per test: services under test bound theirs small.
+os.environ.setdefault("OPSWIRE_STREAM_MAX_BYTES", str(4 * 1024 * 1024))
 
 
 @pytest.fixture(scope="session")

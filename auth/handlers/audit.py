@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from nats.aio.msg import Msg
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from auth import store
 from auth.batch import consume_batch
 from auth.models import AuditRecord
 from auth.runtime import AuthRuntime
@@ -17,7 +19,9 @@ from opswire.contract.events import AuditEvent
 from opswire.contract.resources import AuditEntry
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
+from opswire.runtime.keyset import AnyRow, newest_first_page
 from opswire.runtime.permissions import AUTH_AUDIT
+from opswire.runtime.rpc import Page, page_budget
 
 AUDIT_BATCH = 200
 
@@ -28,11 +32,18 @@ def register(rt: AuthRuntime) -> None:
         await rt.consume(audit_consumer(rt))
 
     @rpc_handler(rt.broker, rt.subjects, calls.AUDIT_LIST)
-    async def list_audit(req: calls.AuditList) -> list[AuditEntry]:
-        """The user's audit entries, newest first."""
+    async def list_audit(req: calls.AuditList) -> Page:
+        """The user's audit entries, newest first, in pages under `max_payload`."""
+        query = select(AuditRecord).where(col(AuditRecord.user_id) == req.user_id)
         async with rt.sessions() as session:
-            records = await store.list_audit(session, req.user_id, req.limit)
-        return [AuditEntry.model_validate(r, from_attributes=True) for r in records]
+            return await newest_first_page(
+                session, query, col(AuditRecord.timestamp), col(AuditRecord.id), uuid.UUID,
+                req, _audit_json, page_budget(rt.nc.max_payload),
+            )
+
+
+def _audit_json(row: AnyRow) -> bytes:
+    return AuditEntry.model_validate(row[0], from_attributes=True).model_dump_json().encode()
 
 
 async def store_audit(session: AsyncSession, events: Sequence[AuditEvent]) -> None:

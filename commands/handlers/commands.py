@@ -17,6 +17,7 @@ from opswire.contract.rpc import (
     DockerRun,
 )
 from opswire.runtime.faststream_rpc import rpc_handler
+from opswire.runtime.rpc import Page, page_budget
 
 
 def register(rt: CommandsRuntime) -> None:
@@ -34,6 +35,6 @@ def register(rt: CommandsRuntime) -> None:
     rt.calls.serve(broker, subjects, DOCKER_RUN, run_docker)
 
     @rpc_handler(broker, subjects, COMMANDS_HISTORY)
-    async def command_history(request: CommandHistory) -> list[CommandResult]:
-        """Past commands and Docker actions of a server, newest first."""
-        return await rt.service.history(request)
+    async def command_history(request: CommandHistory) -> Page:
+        """Past commands and Docker actions of a server, newest first, in pages."""
+        return await rt.service.history(request, page_budget(rt.nc.max_payload))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
-from gateway.routes.params import IdempotencyKeyHeader, command_wait
+from gateway.routes.params import (
+    CursorQuery,
+    IdempotencyKeyHeader,
+    command_wait,
+    paged_response,
+)
 from opswire.contract import rpc as calls
 from opswire.contract.resources import CommandResult, CommandRun
 
@@ -42,13 +47,15 @@ async def run_command(
     return await rpc.call_typed(calls.COMMANDS_RUN, request, timeout_s=wait.rpc_timeout_s)
 
 
-@router.get("/{server_id}/history")
+@router.get("/{server_id}/history", response_model=list[CommandResult])
 async def command_history(
+    http: Request,
     server_id: OwnedServerId,
     rpc: Rpc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[CommandResult]:
-    """Past commands and Docker actions with their results, newest first."""
-    return await rpc.call_typed(
-        calls.COMMANDS_HISTORY, calls.CommandHistory(server_id=server_id, limit=limit)
-    )
+    cursor: CursorQuery = None,
+) -> Response:
+    """Past commands and Docker actions with their results, newest first; `Link: rel="next"`
+    leads on."""
+    request = calls.CommandHistory(server_id=server_id, limit=limit, cursor=cursor)
+    return paged_response(http, await rpc.call_paged(calls.COMMANDS_HISTORY, request))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.deps import OwnedServerId, Rpc
 from gateway.routes.params import (
+    CursorQuery,
     HistoryLimit,
     LevelQuery,
     TimeWindow,
-    json_passthrough,
+    paged_response,
     time_window,
 )
 from opswire.contract import rpc as calls
@@ -22,14 +23,17 @@ router = APIRouter(prefix="/logs", tags=["logs"])
 
 @router.get("/{server_id}", response_model=list[LogLine])
 async def query_logs(
+    http: Request,
     server_id: OwnedServerId,
     rpc: Rpc,
     window: Annotated[TimeWindow, Depends(time_window)],
     level: LevelQuery = None,
     limit: HistoryLimit = calls.DEFAULT_HISTORY_LIMIT,
+    cursor: CursorQuery = None,
 ) -> Response:
-    """Log lines at or above `level` in the window, newest first."""
+    """Log lines at or above `level` in the window, newest first; `Link: rel="next"` leads on."""
     request = calls.LogsQuery(
-        server_id=server_id, level=level, start=window.start, end=window.end, limit=limit
+        server_id=server_id, level=level, start=window.start, end=window.end, limit=limit,
+        cursor=cursor,
     )
-    return json_passthrough(await rpc.call_typed(calls.LOGS_QUERY, request))
+    return paged_response(http, await rpc.call_paged(calls.LOGS_QUERY, request))

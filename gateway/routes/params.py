@@ -7,14 +7,16 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Header, Query, Response
+from fastapi import Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 from pydantic_core import to_jsonable_python
 
-from opswire.contract.rpc import IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT
+from opswire.contract.rpc import IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT, PageToken
 from opswire.contract.telemetry import LevelName
 from opswire.contract.types import UtcDatetime, utc_now
+from opswire.runtime.rpc import PagedReply
 
 # Margin on top of the service's own wait, so the service answers before the gateway gives up.
 RPC_MARGIN_S = 5.0
@@ -89,3 +91,34 @@ def command_wait(timeout_s: int, grace_s: float) -> CommandWait:
     wait_s = timeout_s + grace_s
     # The margin lets the service's answer at reply_by still arrive.
     return CommandWait(utc_now() + timedelta(seconds=wait_s), wait_s + RPC_MARGIN_S)
+
+
+CursorQuery = Annotated[
+    PageToken | None,
+    Query(description="Continue after an earlier page: the cursor of its `Link: rel=\"next\"`."),
+]
+
+
+def paged_response(request: Request, reply: PagedReply) -> Response:
+    """Relay a paged answer as one bare JSON array, page by page as the service sends them
+    (the gateway never holds more than one page), with a `Link: <...>; rel="next"` header
+    when the list goes on after `limit`.
+
+    The first page has arrived already, so an error before any data is still a proper
+    status; a failure on a later page can only cut the response short.
+    """
+    headers = {}
+    if reply.more is not None:
+        url = request.url.include_query_params(cursor=reply.more)
+        headers["Link"] = f'<{url}>; rel="next"'
+
+    async def body() -> Any:
+        yield b"["
+        first = True
+        async for items in reply.pages():
+            for item in items:
+                yield orjson.dumps(item) if first else b"," + orjson.dumps(item)
+                first = False
+        yield b"]"
+
+    return StreamingResponse(body(), media_type="application/json", headers=headers)

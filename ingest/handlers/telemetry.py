@@ -3,25 +3,21 @@ alert evaluation on every sample), retention, and the history queries."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from ingest import store
+from ingest import history, store
+from ingest.decode import DecodedSample
 from ingest.evaluator import AlertEvaluator
-from ingest.models import LogEntry, Metric
 from ingest.retention import RetentionTask
 from ingest.runtime import IngestRuntime
 from ingest.settings import IngestSettings
+from ingest.tiers import TierRollup
 from ingest.writer import logs_writer, metrics_writer
 from opswire.contract import rpc as calls
-from opswire.contract.telemetry import LogLevel
-from opswire.contract.types import utc_now
 from opswire.runtime.faststream_rpc import rpc_handler
 from opswire.runtime.jetstream import PullConsumer, PullConsumerSpec
 from opswire.runtime.permissions import INGEST_LOGS, INGEST_METRICS
-from opswire.runtime.rpc import NotFound, RpcError
-
-DEFAULT_WINDOW = timedelta(hours=1)
+from opswire.runtime.rpc import NotFound, Page, page_budget
 
 
 def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: str) -> PullConsumerSpec:
@@ -34,6 +30,8 @@ def consumer_spec(settings: IngestSettings, stream: str, subject: str, durable: 
         max_ack_pending=settings.batch_size * 4,
         fetch_timeout_s=settings.batch_timeout_s,
         replicas=settings.stream_replicas,
+        max_bytes=settings.batch_max_bytes,
+        pipeline=2,
     )
 
 
@@ -43,17 +41,21 @@ def register(rt: IngestRuntime) -> None:
     @rt.on_ready
     async def start_consumers() -> None:
         evaluator = AlertEvaluator(rt.sessions, rt.publisher, settings.alert_hysteresis)
+        tiers = await rt.start(TierRollup(rt.engine, settings.tier_interval_s))
+
+        async def stored(samples: list[DecodedSample]) -> None:
+            await tiers.stored(samples)
+            await evaluator.evaluate(samples)
+
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
-            metrics_writer(rt.engine, Metric, settings.retry_delay_s, evaluator.evaluate),
+            metrics_writer(rt.engine, settings.retry_delay_s, stored),
         ))
         await rt.consume(PullConsumer(
             consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
-            logs_writer(rt.engine, LogEntry, settings.retry_delay_s),
+            logs_writer(rt.engine, settings.retry_delay_s),
         ))
-        await rt.start(
-            RetentionTask(rt.engine, settings.retention_days, settings.retention_interval_s)
-        )
+        await rt.start(RetentionTask(rt.engine, settings))
 
     @rpc_handler(broker, subjects, calls.METRICS_LATEST)
     async def metrics_latest(req: calls.ByServer) -> dict[str, Any]:
@@ -65,23 +67,16 @@ def register(rt: IngestRuntime) -> None:
         return sample
 
     @rpc_handler(broker, subjects, calls.METRICS_HISTORY)
-    async def metrics_history(req: calls.MetricsHistory) -> list[dict[str, Any]]:
+    async def metrics_history(req: calls.MetricsHistory) -> Page:
         """Samples with start <= timestamp < end, ascending; the newest `limit` of the window."""
-        end = req.end or utc_now()
-        start = req.start or end - DEFAULT_WINDOW
-        if start >= end:
-            raise RpcError("invalid", "start must be before end")
         async with rt.sessions() as session:
-            return await store.sample_history(session, req.server_id, start, end, req.limit)
+            return await history.metrics_page(
+                session, req, page_budget(rt.nc.max_payload), settings.metrics_interval_s
+            )
 
     @rpc_handler(broker, subjects, calls.LOGS_QUERY)
-    async def logs_query(req: calls.LogsQuery) -> list[dict[str, Any]]:
+    async def logs_query(req: calls.LogsQuery) -> Page:
         """Log lines, newest first; `level` is a minimum severity."""
-        if req.start and req.end and req.start >= req.end:
-            raise RpcError("invalid", "start must be before end")
-        level = LogLevel.parse(req.level) if req.level else None
         async with rt.sessions() as session:
-            return await store.query_logs(
-                session, req.server_id, level, req.start, req.end, req.limit
-            )
+            return await history.logs_page(session, req, page_budget(rt.nc.max_payload))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from typing_extensions import TypeVar
@@ -58,6 +58,24 @@ DEFAULT_HISTORY_LIMIT = 1_000
 
 class _Req(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Opaque page tokens are short; anything longer is not one of ours.
+PageToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class PagedRequest(_Req):
+    """A list request answered in pages (DESIGN §5 lists; `opswire.runtime.rpc.Page`).
+
+    `cursor` is the client's: continue after a page it was given (the `more` cursor of
+    that page's reply, relayed as a `Link` header). `resume` is the RPC layer's own: the
+    caller's next request for the rest of the same answer. Both are left off the wire when
+    unset, so the request looks as it always did.
+    """
+
+    limit: int
+    cursor: PageToken | None = Field(default=None, exclude_if=lambda v: v is None)
+    resume: PageToken | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ByUser(_Req):
@@ -145,7 +163,7 @@ class ApiKeyRevoke(_Req):
     key_id: uuid.UUID
 
 
-class AuditList(_Req):
+class AuditList(PagedRequest):
     user_id: uuid.UUID
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 
@@ -195,14 +213,19 @@ AUDIT_LIST = RpcMethod(
 # --- ingest -----------------------------------------------------------------------------------------
 
 
-class MetricsHistory(_Req):
+Resolution = Literal["raw", "1m", "10m", "1h"]
+
+
+class MetricsHistory(PagedRequest):
     server_id: uuid.UUID
     start: UtcDatetime | None = None
     end: UtcDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] = DEFAULT_HISTORY_LIMIT
+    # Raw samples or a rolled-up tier; unset: chosen so the window holds <= ~1000 points.
+    resolution: Resolution | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
-class LogsQuery(_Req):
+class LogsQuery(PagedRequest):
     server_id: uuid.UUID
     level: LevelName | None = None
     start: UtcDatetime | None = None
@@ -312,7 +335,7 @@ class CommandRunFor(CommandRun):
     reply_by: UtcDatetime | None = None
 
 
-class CommandHistory(_Req):
+class CommandHistory(PagedRequest):
     server_id: uuid.UUID
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
 

@@ -7,9 +7,14 @@ after the last acked message.
 
 Written on nats-py rather than as a FastStream batch subscriber: FastStream 0.7.8's
 batch loop lets nats-py 2.16's `asyncio.TimeoutError` escape mid-collection and
-restarts, stranding the messages it had already fetched until `ack_wait`. Here a
-long-poll `fetch` returns as soon as anything is available (low latency) and
-returns up to `batch` messages when more are waiting (throughput).
+restarts, stranding the messages it had already fetched until `ack_wait`. Batches
+come from `fetch.BatchFetcher`: as soon as anything is available (low latency), up to
+`batch` messages and `max_bytes` when more are waiting (throughput, and never more
+than a client may have pending).
+
+Pipelining (`pipeline` > 1): the next batch is fetched while the previous one is still
+being handled, up to `pipeline` handlers at once; a handler that must store in order
+serialises its commit itself (ingest's BatchWriter does), and acks stay its decision.
 
 Takeover: `ack_wait` is short (5 s), so the batch of a replica that died comes back
 to another replica within about that. A live handler that takes longer keeps its
@@ -33,6 +38,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from opswire.runtime import metrics
+from opswire.runtime.fetch import BatchFetcher
 from opswire.runtime.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,10 @@ class PullConsumerSpec:
     retry_after_error_s: float = 1.0
     # Copies of the consumer's state (OPSWIRE_STREAM_REPLICAS), like its stream's.
     replicas: int = 1
+    # A batch is at most this many bytes (at least one message of any allowed size).
+    max_bytes: int = 8 * 1024 * 1024
+    # Batches handled at once: 1 handles each before fetching the next.
+    pipeline: int = 1
 
     @property
     def progress_every_s(self) -> float:
@@ -67,8 +77,9 @@ class PullConsumer:
         self._spec = spec
         self._handler = handler
         self._js: JetStreamContext | None = None
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._sub: BatchFetcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
         self._fetching = False
         self._stopping = False
         # A lost node or a reconnect fails every fetch for a while: one line per interval.
@@ -79,7 +90,7 @@ class PullConsumer:
         self._sub = await self._bind()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self._spec.durable}")
 
-    async def _bind(self) -> JetStreamContext.PullSubscription:
+    async def _bind(self) -> BatchFetcher:
         """Bind to the durable, creating it if missing (first start, or its stream was recreated)."""
         spec = self._spec
         config = ConsumerConfig(
@@ -93,20 +104,22 @@ class PullConsumer:
             num_replicas=spec.replicas,
         )
         assert self._js is not None, "start() first"
-        await self._update_existing(config)
-        return await self._js.pull_subscribe(
-            spec.subject, durable=spec.durable, stream=spec.stream, config=config
-        )
+        await self._ensure_durable(config)
+        # The context's own connection: the consumer pulls on an inbox of that identity.
+        fetcher = BatchFetcher(self._js._nc, spec.stream, spec.durable, spec.max_bytes)
+        await fetcher.start()
+        return fetcher
 
-    async def _update_existing(self, config: ConsumerConfig) -> None:
-        """Give a durable made by an older version (ack_wait 30 s, one replica) this
-        spec's ack_wait and replicas; binding alone would keep the old ones."""
+    async def _ensure_durable(self, config: ConsumerConfig) -> None:
+        """Create the durable if missing; give one made by an older version (ack_wait
+        30 s, one replica) this spec's ack_wait and replicas."""
         assert self._js is not None
         spec = self._spec
         try:
             info = await self._js.consumer_info(spec.stream, spec.durable)
         except NotFoundError:
-            return  # pull_subscribe creates it
+            await self._js.add_consumer(spec.stream, config)
+            return
         current = info.config
         stale_wait = abs((current.ack_wait or 0) - spec.ack_wait_s) > 0.001
         if stale_wait or (current.num_replicas or 1) != spec.replicas:
@@ -118,12 +131,11 @@ class PullConsumer:
     async def _rebind(self) -> None:
         old, self._sub = self._sub, None
         if old is not None:
-            with contextlib.suppress(Exception):
-                await old.unsubscribe()
+            await old.stop()
         self._sub = await self._bind()
 
     async def stop(self) -> None:
-        """Finish the batch in hand (so it is acked), then stop; an idle fetch is cancelled."""
+        """Finish the batches in hand (so they are acked), then stop; an idle fetch is cancelled."""
         self._stopping = True
         if self._task is not None:
             if self._fetching:
@@ -131,10 +143,11 @@ class PullConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._handling:
+            await asyncio.wait(self._handling)
         if self._sub is not None:
             # Unsubscribe before the connection drains, or a pending fetch can stall the drain.
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+            await self._sub.stop()
             self._sub = None
 
     async def _run(self) -> None:
@@ -145,7 +158,7 @@ class PullConsumer:
                 if self._sub is None:
                     await self._rebind()
                 assert self._sub is not None
-                messages = await self._sub.fetch(spec.batch, timeout=spec.fetch_timeout_s)
+                messages = await self._sub.fetch(spec.batch, spec.fetch_timeout_s)
             except (TimeoutError, NatsTimeoutError):
                 continue  # nothing new; poll again
             except ConnectionClosedError:
@@ -159,13 +172,22 @@ class PullConsumer:
                 continue
             finally:
                 self._fetching = False
+            if not messages:
+                continue  # nothing new; poll again
             self._fetch_outage.recovered(consumer=spec.durable)
-            metrics.consumer_lag(spec.durable, messages[-1].metadata.num_pending if messages else 0)
-            try:
-                await self._handle(messages)
-            except Exception:
-                # Unacked messages come back after ack_wait; keep consuming.
-                log.exception("batch handler failed", extra={"consumer": spec.durable})
+            metrics.consumer_lag(spec.durable, messages[-1].metadata.num_pending)
+            while len(self._handling) >= spec.pipeline:
+                await asyncio.wait(self._handling, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(self._handle_logged(messages))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    async def _handle_logged(self, messages: Sequence[Msg]) -> None:
+        try:
+            await self._handle(messages)
+        except Exception:
+            # Unacked messages come back after ack_wait; keep consuming.
+            log.exception("batch handler failed", extra={"consumer": self._spec.durable})
 
     async def _handle(self, messages: Sequence[Msg]) -> None:
         """Run the handler; while it runs, report the batch in progress every

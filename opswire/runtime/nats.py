@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats
@@ -125,26 +125,66 @@ async def stop_connecting(connecting: asyncio.Future[Any]) -> None:
         connecting.exception()  # retrieved: a failed connect is reported by the caller
 
 
+# Default of OPSWIRE_STREAM_MAX_BYTES: every stream is bounded (issue 8.4).
+DEFAULT_STREAM_MAX_BYTES = 1024**3
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How big and how old a stream may grow (DESIGN §4 Streams).
+
+    A full stream refuses new publishes (discard "new"): what is stored stays until
+    ingest has stored it and it ages out, and the publisher is told. `telemetry_max_age_s`
+    is the ingest retention: a sample older than that would be purged from the database
+    anyway, so the metrics and logs streams need not hold it either.
+    """
+
+    max_bytes: int = DEFAULT_STREAM_MAX_BYTES
+    telemetry_max_age_s: float | None = None
+
+
 def stream_configs(
-    subjects: Subjects, only: Iterable[str] | None = None, replicas: int = 1
+    subjects: Subjects, only: Iterable[str] | None = None, replicas: int = 1,
+    limits: StreamLimits | None = None,
 ) -> list[StreamConfig]:
     """The configs of opswire's streams (those named in `only`, by stream name, if given),
-    each with `replicas` copies (OPSWIRE_STREAM_REPLICAS)."""
+    each with `replicas` copies (OPSWIRE_STREAM_REPLICAS) and bounded by `limits` (None:
+    no byte limit, for tools and tests: nats-server reserves `max_bytes` of its storage
+    for every stream up front)."""
     wanted = None if only is None else set(only)
+    limits = limits or StreamLimits(max_bytes=-1)
+    telemetry = {subjects.metrics_stream, subjects.logs_stream}
     return [
         StreamConfig(
             name=spec.name,
             subjects=spec.subjects,
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            discard=DiscardPolicy.OLD,
-            max_age=spec.max_age_s,
+            discard=DiscardPolicy.NEW,
+            max_age=(
+                limits.telemetry_max_age_s
+                if spec.name in telemetry and limits.telemetry_max_age_s
+                else spec.max_age_s
+            ),
+            max_bytes=limits.max_bytes,
             duplicate_window=spec.duplicate_window_s,
             num_replicas=replicas,
         )
         for spec in subjects.streams()
         if wanted is None or spec.name in wanted
     ]
+
+
+def _limit_changes(current: StreamConfig, wanted: StreamConfig) -> dict[str, Any]:
+    """The bounds of `wanted` that an existing stream does not have yet."""
+    changes: dict[str, Any] = {}
+    if current.discard != wanted.discard:
+        changes["discard"] = wanted.discard
+    if (current.max_bytes or -1) != wanted.max_bytes:
+        changes["max_bytes"] = wanted.max_bytes
+    if abs((current.max_age or 0) - (wanted.max_age or 0)) > 0.001:
+        changes["max_age"] = wanted.max_age
+    return changes
 
 
 def owned_streams(subjects: Subjects, role: Role) -> list[str]:
@@ -167,25 +207,26 @@ def _refused(action: str, stream: str, replicas: int, exc: APIError) -> StreamSe
 
 async def ensure_streams(
     js: JetStreamContext, subjects: Subjects, role: Role | None = None,
-    replicas: int | None = None,
+    replicas: int | None = None, limits: StreamLimits | None = None,
 ) -> list[str]:
     """Create the streams `role` owns (every stream: None, for tools and tests) if
     missing, with `replicas` copies (OPSWIRE_STREAM_REPLICAS; None: 1, and an existing
     stream's count is left alone); give an existing one opswire's subjects and replica
     count if they differ (e.g. audit moved out of the events stream, or a cluster grown
-    from one node); every other setting stays as the operator set it.
+    from one node), and opswire's bounds if given (`limits`: discard new, max_bytes,
+    max_age); every other setting stays as the operator set it.
     Returns the names of the streams created. Raises StreamSetupError (one line) when
     the server refuses, e.g. 3 replicas on a single node."""
     created = []
     only = None if role is None else owned_streams(subjects, role)
-    for config in stream_configs(subjects, only, replicas or 1):
+    for config in stream_configs(subjects, only, replicas or 1, limits):
         name = str(config.name)
         try:
             info = await js.stream_info(name)
         except nats.js.errors.NotFoundError:
             info = None
         if info is not None:
-            changes: dict[str, Any] = {}
+            changes = {} if limits is None else _limit_changes(info.config, config)
             if sorted(info.config.subjects or []) != sorted(config.subjects or []):
                 changes["subjects"] = config.subjects
             if replicas is not None and (info.config.num_replicas or 1) != replicas:
@@ -217,7 +258,7 @@ class StreamKeeper(LoopTask):
     def __init__(
         self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 5.0,
         on_recreated: Callable[[list[str]], Awaitable[None]] | None = None,
-        replicas: int | None = None,
+        replicas: int | None = None, limits: StreamLimits | None = None,
     ) -> None:
         super().__init__(self._keep, name=f"streams-{role}")
         self._js = js
@@ -226,13 +267,16 @@ class StreamKeeper(LoopTask):
         self._interval_s = interval_s
         self._on_recreated = on_recreated
         self._replicas = replicas
+        self._limits = limits
 
     async def _keep(self) -> None:
         failing = False
         while True:
             await asyncio.sleep(self._interval_s)
             try:
-                created = await ensure_streams(self._js, self._subjects, self._role, self._replicas)
+                created = await ensure_streams(
+                    self._js, self._subjects, self._role, self._replicas, self._limits
+                )
                 if created:
                     log.warning("streams were missing and have been recreated",
                                 extra={"streams": ",".join(created)})

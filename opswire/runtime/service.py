@@ -42,6 +42,7 @@ from opswire.runtime.jetstream import PullConsumer
 from opswire.runtime.logs import configure_logging
 from opswire.runtime.nats import (
     StreamKeeper,
+    StreamLimits,
     StreamSetupError,
     ensure_streams,
     service_broker,
@@ -152,6 +153,10 @@ class ServiceRuntime:
     async def wire(self) -> None:
         """Build what the service's handlers use (a subclass's hook; runs before `on_wire`)."""
 
+    def stream_limits(self) -> StreamLimits:
+        """The bounds of the streams this service owns (a subclass ties ages to retention)."""
+        return StreamLimits(max_bytes=self.settings.stream_max_bytes)
+
     def on_wire(self, hook: Hook) -> Hook:
         """Run `hook` at start-up once NATS, the database and the streams are there, before
         any handler can run: build what the handlers use."""
@@ -202,7 +207,10 @@ class ServiceRuntime:
                 # Streams must exist (with OPSWIRE_STREAM_REPLICAS copies) before anyone
                 # binds a consumer to them.
                 try:
-                    await ensure_streams(self.js, self.subjects, self.role, self.settings.stream_replicas)
+                    await ensure_streams(
+                        self.js, self.subjects, self.role, self.settings.stream_replicas,
+                        self.stream_limits(),
+                    )
                 except StreamSetupError as exc:
                     raise StartupError(str(exc)) from None
             await self.wire()
@@ -252,7 +260,8 @@ class ServiceRuntime:
     async def _subscribed(self) -> None:
         if self.role in OWNED_STREAMS:
             await self.start(StreamKeeper(
-                self.js, self.subjects, self.role, replicas=self.settings.stream_replicas
+                self.js, self.subjects, self.role, replicas=self.settings.stream_replicas,
+                limits=self.stream_limits(),
             ))
             await self.start(ConsumerWarden(self.js, self.subjects, self.role))
         for hook in self._ready:

@@ -64,6 +64,11 @@ class CommonSettings(BaseSettings):
         description="Copies of every JetStream stream and durable consumer: 1 on one NATS "
         "node, 3 in a 3-node cluster (DESIGN §4 Streams).",
     )
+    stream_max_bytes: int = Field(
+        default=1024**3, ge=1024**2, le=1024**5,
+        description="Largest size of every JetStream stream, in bytes; a full stream refuses "
+        "new publishes (DESIGN §4 Streams).",
+    )
 
     # This process's NATS identity (DESIGN §4: one per role). `opswire up` hands each
     # child its own; a password file keeps the secret out of the environment.

@@ -13,8 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0003_notifications"
-# Chained after the current head; another branch adds an ingest revision too (fixed at merge).
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_history_tiers"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
