@@ -6,7 +6,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, SmallInteger, Table, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Table,
+    Uuid,
+    false,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -88,6 +101,11 @@ class Alert(SQLModel, table=True):
     __tablename__ = "alerts"
     __table_args__ = (
         Index("ix_alerts_user_created", "user_id", "created_at"),
+        # The notification outbox's scan for events not queued yet (migration 0003).
+        Index(
+            "ix_alerts_to_queue", "created_at",
+            postgresql_where=text("NOT fired_queued OR (status = 'resolved' AND NOT resolved_queued)"),
+        ),
         {"schema": SCHEMA},
     )
 
@@ -114,6 +132,13 @@ class Alert(SQLModel, table=True):
     )
     resolved_at: datetime | None = _ts(nullable=True)
     resolved_by: uuid.UUID | None = None
+    # Which of its events are in the notification outbox already (ingest/notify/outbox.py).
+    fired_queued: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    resolved_queued: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 def _tier_table(name: str) -> Table:

@@ -6,6 +6,7 @@ so a new service's or a new migration's drift is caught without touching this te
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,18 @@ def test_every_service_that_owns_tables_is_checked() -> None:
     assert {"auth", "commands", "ingest"} <= set(SERVICES)
 
 
+def _import_all(service: str) -> None:
+    """Every module of the service, so tables declared outside `models.py` (e.g.
+    `ingest/notify/models.py`) are in the metadata too; migrations are scripts, not models."""
+    package = importlib.import_module(service)
+    for module in pkgutil.walk_packages(package.__path__, f"{service}."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+
+
 def _schema_of(service: str) -> str:
     """The one PostgreSQL schema the tables of `<service>.models` live in (DESIGN §6)."""
+    _import_all(service)
     models = importlib.import_module(f"{service}.models")
     schemas = {
         value.__table__.schema for value in vars(models).values()
