@@ -26,8 +26,9 @@ from pydantic import BaseModel
 
 from opswire.contract.rpc import RpcMethod
 from opswire.contract.subjects import Subjects
+from opswire.runtime.faststream_rpc import subscribe_rpc
 from opswire.runtime.nats import from_stream
-from opswire.runtime.rpc import error_reply, handle_request, rpc_subject
+from opswire.runtime.rpc import error_reply, handle_request
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,7 @@ class DetachedCalls:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-        endpoint.__name__ = handler.__name__
-        broker.subscriber(
-            rpc_subject(subjects, method),
-            queue=method.service,
-            title=rpc_subject(subjects, method),
-            description=method.doc or handler.__doc__ or "",
-            no_reply=True,
-        )(endpoint)
+        subscribe_rpc(broker, subjects, method, handler, endpoint, no_reply=True)
 
     async def _answer(
         self,

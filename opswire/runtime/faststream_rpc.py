@@ -44,14 +44,25 @@ def rpc_handler(
             with metrics.rpc_timer(f"{method.service}.{method.method}"):
                 return await handle_request(method, handler, msg.body)
 
-        endpoint.__name__ = handler.__name__
-        broker.subscriber(
-            rpc_subject(subjects, method),
-            queue=method.service,
-            title=rpc_subject(subjects, method),
-            description=method.doc or handler.__doc__ or "",
-            max_workers=max_workers,
-        )(endpoint)
+        subscribe_rpc(broker, subjects, method, handler, endpoint, max_workers=max_workers)
         return handler
 
     return register
+
+
+def subscribe_rpc(
+    broker: NatsBroker,
+    subjects: Subjects,
+    method: RpcMethod[Any],
+    handler: Callable[..., Any],
+    endpoint: Callable[[NatsMessage], Awaitable[Any]],
+    **options: Any,
+) -> None:
+    """Subscribe `endpoint` to `method` in the service's queue group, named and documented
+    after `handler` (the AsyncAPI document shows both)."""
+    endpoint.__name__ = handler.__name__
+    subject = rpc_subject(subjects, method)
+    broker.subscriber(
+        subject, queue=method.service, title=subject, description=method.doc or handler.__doc__ or "",
+        **options,
+    )(endpoint)

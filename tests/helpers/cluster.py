@@ -27,12 +27,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import nats
 
 from opswire.launcher.embedded import free_port
 from opswire.runtime.permissions import Role, inbox_prefix
 from tests.deploy.natsproc import NATS_DIR, Node, password_environ, role_passwords, route_environ
+from tests.helpers.stack import wait_for_ready
 
 NODES = (1, 2, 3)
 
@@ -164,19 +164,7 @@ class Fleet:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     async def wait_ready(self, gateway: str, timeout_s: float = 90.0) -> None:
-        """The gateway answers /ready: NATS reachable and every service answering."""
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                for name, process in self.processes.items():
-                    if process.poll() is not None:
-                        raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.base_url(gateway)}/ready")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        tails = "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in self.processes)
-        raise TimeoutError(f"{gateway} not ready in {timeout_s} s\n{tails}")
+        await wait_for_ready(self.base_url(gateway), self.processes, self.log_tail, timeout_s, gateway)
 
     async def stop_all(self, timeout_s: float = 10.0) -> None:
         """SIGTERM to all at once, then wait for all together; SIGKILL whoever is left."""

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,29 @@ from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import free_port
 from opswire.runtime.permissions import Role
 from tests.helpers.backends import Namespace, role_env
+
+
+async def wait_for_ready(
+    base_url: str,
+    processes: dict[str, subprocess.Popen[bytes]],
+    log_tail: Callable[[str], str],
+    timeout_s: float,
+    what: str,
+) -> None:
+    """Until the gateway at `base_url` answers /ready (NATS reachable, every service
+    answering); a process that exits meanwhile fails at once, with its last log lines."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({process.returncode}):\n{log_tail(name)}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"{base_url}/ready")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    tails = "\n".join(f"--- {n}\n{log_tail(n)}" for n in processes)
+    raise TimeoutError(f"{what} not ready in {timeout_s} s\n{tails}")
 
 SERVICES: tuple[Role, ...] = ("auth", "ingest", "commands", "gateway")
 
@@ -80,18 +103,7 @@ class Stack:
             await asyncio.to_thread(process.wait)
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                for name, process in self.processes.items():
-                    if process.poll() is not None:
-                        raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.base_url}/ready")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        tails = "\n".join(f"--- {n}\n{self.log_tail(n)}" for n in self.processes)
-        raise TimeoutError(f"stack not ready in {timeout_s} s\n{tails}")
+        await wait_for_ready(self.base_url, self.processes, self.log_tail, timeout_s, "stack")
 
 
 @contextlib.asynccontextmanager
