@@ -31,10 +31,13 @@ class IngestRuntime(ServiceRuntime):
         return self._alerts
 
     def stream_limits(self) -> StreamLimits:
-        """Metrics and logs are kept in their streams no longer than in the database."""
+        """Metrics and logs stay in their streams for the outage window ingest must survive
+        (limits retention: what ingest stored still counts against max_bytes until then), never
+        longer than in the database."""
+        settings = self.settings
         return StreamLimits(
-            max_bytes=self.settings.stream_max_bytes,
-            telemetry_max_age_s=self.settings.retention_days * 86_400,
+            max_bytes=settings.stream_max_bytes,
+            telemetry_max_age_s=min(settings.telemetry_stream_max_age_s, settings.retention_days * 86_400),
         )
 
     async def wire(self) -> None:

@@ -34,6 +34,13 @@ class IngestSettings(DatabaseSettings):
         description="Percentage points past the line before a breach clears.",
     )
     retention_days: float = Field(default=30.0, gt=0, le=36_500)
+    telemetry_stream_max_age_s: float = Field(
+        default=86_400.0, ge=60, le=36_500 * 86_400,
+        description="How long the metrics and logs streams keep a message: the longest ingest "
+        "outage survived without loss. With OPSWIRE_STREAM_MAX_BYTES it sets how big a fleet the "
+        "streams hold (~19 MB per server per day at one 1 KB sample every 5 s); never longer than "
+        "OPSWIRE_RETENTION_DAYS.",
+    )
     max_thresholds_per_user: int = Field(default=500, ge=1, le=100_000)
     retention_interval_s: PositiveSeconds = Field(default=3600.0)
     # --- notifications (ingest/notify) ---

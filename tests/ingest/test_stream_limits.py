@@ -51,12 +51,14 @@ async def test_existing_streams_get_the_limits_at_start_up(
     await telemetry.js.add_stream(StreamConfig(
         name=subjects.metrics_stream, subjects=[subjects.all_metrics], discard=DiscardPolicy.OLD,
     ))
-    settings = ingest_settings.model_copy(update={"stream_max_bytes": 2 * MIB, "retention_days": 3})
+    settings = ingest_settings.model_copy(update={
+        "stream_max_bytes": 2 * MIB, "retention_days": 3, "telemetry_stream_max_age_s": 7200,
+    })
     async with running_ingest(settings):
         config = (await telemetry.js.stream_info(subjects.metrics_stream)).config
     assert config.discard == DiscardPolicy.NEW
     assert config.max_bytes == 2 * MIB
-    assert config.max_age == pytest.approx(3 * 86_400)
+    assert config.max_age == pytest.approx(7200)  # the outage window, not the database's 3 days
 
 
 async def test_big_frames_make_shorter_batches(telemetry: Telemetry, nc: NatsClient) -> None:
