@@ -136,6 +136,7 @@ class Fleet:
             "DATABASE_URL": self.database_url,
             "OPSWIRE_JWT_SECRET": self.jwt_secret,
             "PYTHONUNBUFFERED": "1",
+            "OPSWIRE_METRICS_PORT": "0",  # each process its own free ops port
             **self.extra_env,
         }
         if role == "gateway":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from opswire.launcher.embedded import free_port
-from tests.helpers.client import Api, Socket, metrics_frame
+from tests.helpers.client import Api, Socket, eventually, metrics_frame
 from tests.helpers.receiver import receiver
 from tests.helpers.stack import Stack
 
@@ -42,8 +42,13 @@ async def test_channels_over_rest(stack: Stack, http: httpx.AsyncClient) -> None
 
     assert (await owner.delete(one)).status_code == 204
     assert (await owner.get("/notifications/channels")).json() == []
-    actions = [entry["action"] for entry in (await owner.get("/audit")).json()]
-    assert {"channel.create", "channel.update", "channel.delete"} <= set(actions)
+
+    async def audited() -> bool:
+        # The audit log is written by auth from the audit stream: it follows, not at once.
+        actions = {entry["action"] for entry in (await owner.get("/audit")).json()}
+        return {"channel.create", "channel.update", "channel.delete"} <= actions
+
+    assert await eventually(audited)
 
 
 async def test_breach_and_disconnect_reach_the_receiver(stack: Stack, http: httpx.AsyncClient) -> None:
