@@ -102,9 +102,7 @@ class ConnectionOptions:
     max_frame_bytes: int = 1024 * 1024
     stable_after_s: float = 30.0
     rejected_retry_s: float = 60.0
-    keepalive_s: float = (
-        20.0  # a `ping` frame when nothing else was sent: gateways close idle agents
-    )
+    keepalive_s: float = 20.0  # a `ping` frame when nothing else was sent: gateways close idle agents
 
     def __repr__(self) -> str:  # never show the key
         return f"ConnectionOptions(ws_urls={self.ws_urls!r})"
@@ -188,9 +186,7 @@ class AgentConnection:
             )
             return self.backoff.next()
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, FrameError) as exc:
-            log.warning(
-                "cannot reach the gateway at %s: %s", url, str(exc) or type(exc).__name__
-            )
+            log.warning("cannot reach the gateway at %s: %s", url, str(exc) or type(exc).__name__)
             return self.backoff.next()
         finally:
             self.online.clear()

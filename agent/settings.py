@@ -140,8 +140,7 @@ class AgentSettings(BaseSettings):
     def plaintext_remote(self) -> bool:
         """A plain-text socket to a host that is not this machine: key and commands readable."""
         return any(
-            url.startswith("ws://") and not is_loopback(urlsplit(url).hostname or "")
-            for url in self.ws_urls
+            url.startswith("ws://") and not is_loopback(urlsplit(url).hostname or "") for url in self.ws_urls
         )
 
 

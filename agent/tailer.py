@@ -94,9 +94,7 @@ class _File:
             self.handle = open(self.path, "rb")  # kept open across polls
         except OSError as exc:
             if not self.open_failed:  # once, not on every poll
-                log.warning(
-                    "cannot open log file", extra={"path": str(self.path), "error": str(exc)}
-                )
+                log.warning("cannot open log file", extra={"path": str(self.path), "error": str(exc)})
             self.open_failed = True
             return
         self.identity = (st.st_dev, st.st_ino)
@@ -187,6 +185,4 @@ class LogTailer:
 
 
 def _frame(level: LevelName, message: str, source: str) -> LogFrame:
-    return LogFrame(
-        type="log", level=level, message=message, timestamp=utc_now(), source=source[-255:]
-    )
+    return LogFrame(type="log", level=level, message=message, timestamp=utc_now(), source=source[-255:])

@@ -31,17 +31,20 @@ PASSWORD_ENV = "OPSWIRE_USER_PASSWORD"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="Manage accounts in auth's database "
-                                     "(DATABASE_URL).")
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM, description="Manage accounts in auth's database (DATABASE_URL)."
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     create = sub.add_parser(
-        "create", help="create an account (works while registration is closed)",
+        "create",
+        help="create an account (works while registration is closed)",
         description=f"Create an account. The password comes from --password-file or ${PASSWORD_ENV}.",
     )
     create.add_argument("--email", required=True)
     create.add_argument("--full-name", default=None)
-    create.add_argument("--password-file", type=Path, default=None,
-                        help="file whose first line is the password")
+    create.add_argument(
+        "--password-file", type=Path, default=None, help="file whose first line is the password"
+    )
     return parser
 
 
@@ -60,11 +63,14 @@ def _password(path: Path | None) -> str:
 
 def _request(args: argparse.Namespace) -> UserRegister:
     try:
-        return UserRegister(email=args.email, password=_password(args.password_file),
-                            full_name=args.full_name)
+        return UserRegister(
+            email=args.email, password=_password(args.password_file), full_name=args.full_name
+        )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors(include_input=False, include_url=False))
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
         raise SystemExit(f"{PROGRAM}: {problems}") from None
 
 

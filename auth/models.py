@@ -33,9 +33,7 @@ class Server(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     owner_id: uuid.UUID = Field(
-        sa_column=Column(
-            ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=Column(ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     name: str = Field(max_length=255)
     hostname: str | None = Field(default=None, max_length=255)
@@ -56,9 +54,7 @@ class ApiKey(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     server_id: uuid.UUID = Field(
-        sa_column=Column(
-            ForeignKey(f"{SCHEMA}.servers.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=Column(ForeignKey(f"{SCHEMA}.servers.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     name: str = Field(max_length=255)
     prefix: str = Field(max_length=16)
@@ -95,9 +91,7 @@ class LoginSession(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: uuid.UUID = Field(
-        sa_column=Column(
-            ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), nullable=False, index=True
-        )
+        sa_column=Column(ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"), nullable=False, index=True)
     )
     # The generation of the one refresh token that may still be used.
     generation: int = 0

@@ -66,9 +66,7 @@ async def apply_presence(session: AsyncSession, events: Sequence[PresenceEvent])
         await session.execute(stmt)
 
 
-async def apply_heartbeat(
-    session: AsyncSession, server_ids: Sequence[uuid.UUID], now: datetime
-) -> None:
+async def apply_heartbeat(session: AsyncSession, server_ids: Sequence[uuid.UUID], now: datetime) -> None:
     """The gateway holds these agents right now: they were seen now.
 
     Online servers get a fresh `last_seen`. A server the sweeper marked offline while
@@ -83,17 +81,13 @@ async def apply_heartbeat(
         session, _id.in_(set(server_ids)), or_(_status == "online", _conn.is_not(None))
     )
     if seen:
-        await session.execute(
-            update(Server).where(_id.in_(seen)).values(status="online", last_seen=now)
-        )
+        await session.execute(update(Server).where(_id.in_(seen)).values(status="online", last_seen=now))
 
 
 async def sweep_stale(session: AsyncSession, now: datetime, timeout_s: float) -> list[uuid.UUID]:
     """Mark online servers not seen for `timeout_s` offline; returns their ids."""
     cutoff = now - timedelta(seconds=timeout_s)
-    stale = await _lock_in_order(
-        session, _status == "online", or_(_last_seen.is_(None), _last_seen < cutoff)
-    )
+    stale = await _lock_in_order(session, _status == "online", or_(_last_seen.is_(None), _last_seen < cutoff))
     if stale:
         await session.execute(update(Server).where(_id.in_(stale)).values(status="offline"))
     return stale

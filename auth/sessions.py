@@ -35,7 +35,9 @@ MAX_RECENT_REVOKED = 10_000
 async def open_session(rt: AuthRuntime, session: AsyncSession, user_id: uuid.UUID) -> TokenPair:
     now = utc_now()
     login = LoginSession(
-        user_id=user_id, created_at=now, refreshed_at=now,
+        user_id=user_id,
+        created_at=now,
+        refreshed_at=now,
         expires_at=now + timedelta(seconds=rt.settings.refresh_token_ttl_s),
     )
     session.add(login)
@@ -52,12 +54,13 @@ async def rotate(rt: AuthRuntime, refresh_token: str) -> TokenPair:
         raise RpcError("unauthorized", INVALID_TOKEN)
     now = utc_now()
     async with rt.sessions.begin() as session:
-        login = (await session.execute(
-            select(LoginSession)
-            .where(col(LoginSession.id) == claims.session_id,
-                   col(LoginSession.user_id) == claims.user_id)
-            .with_for_update()
-        )).scalar_one_or_none()
+        login = (
+            await session.execute(
+                select(LoginSession)
+                .where(col(LoginSession.id) == claims.session_id, col(LoginSession.user_id) == claims.user_id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
         if login is None or login.revoked_at is not None or login.expires_at <= now:
             raise RpcError("unauthorized", INVALID_TOKEN)
         if claims.generation != login.generation:
@@ -68,16 +71,19 @@ async def rotate(rt: AuthRuntime, refresh_token: str) -> TokenPair:
             login.refreshed_at = now
             reused = False
     if reused:
-        log.warning("refresh token reused; session ended",
-                    extra={"user_id": str(claims.user_id), "session_id": str(login.id)})
+        log.warning(
+            "refresh token reused; session ended",
+            extra={"user_id": str(claims.user_id), "session_id": str(login.id)},
+        )
         await announce(rt, [login.id])
         raise RpcError("unauthorized", SESSION_ENDED)
-    return rt.tokens.issue_pair(login.user_id, login.id, login.generation,
-                                refresh_until=login.expires_at)
+    return rt.tokens.issue_pair(login.user_id, login.id, login.generation, refresh_until=login.expires_at)
 
 
 async def end_sessions(
-    rt: AuthRuntime, user_id: uuid.UUID, only: uuid.UUID | None = None,
+    rt: AuthRuntime,
+    user_id: uuid.UUID,
+    only: uuid.UUID | None = None,
     keep: uuid.UUID | None = None,
 ) -> int:
     """End the user's live sessions (just `only`, or all but `keep`); announce them; how many."""
@@ -104,9 +110,8 @@ async def announce(rt: AuthRuntime, session_ids: Sequence[uuid.UUID]) -> None:
     """Tell every gateway (core NATS: a gateway that is down asks at start-up instead)."""
     until = utc_now() + timedelta(seconds=rt.settings.access_token_ttl_s)
     for start in range(0, len(session_ids), MAX_REVOKED_PER_NOTICE):
-        chunk = list(session_ids[start:start + MAX_REVOKED_PER_NOTICE])
-        await rt.publish_core(SessionsRevoked(session_ids=chunk, until=until),
-                              rt.subjects.sessions_revoked())
+        chunk = list(session_ids[start : start + MAX_REVOKED_PER_NOTICE])
+        await rt.publish_core(SessionsRevoked(session_ids=chunk, until=until), rt.subjects.sessions_revoked())
 
 
 async def recently_revoked(rt: AuthRuntime) -> list[uuid.UUID]:

@@ -57,9 +57,7 @@ async def count_active_keys(session: AsyncSession, user_id: uuid.UUID) -> int:
 # --- servers -------------------------------------------------------------------------------------
 
 
-async def owned_server(
-    session: AsyncSession, user_id: uuid.UUID, server_id: uuid.UUID
-) -> Server | None:
+async def owned_server(session: AsyncSession, user_id: uuid.UUID, server_id: uuid.UUID) -> Server | None:
     result = await session.execute(
         select(Server).where(col(Server.id) == server_id, col(Server.owner_id) == user_id)
     )
@@ -68,9 +66,7 @@ async def owned_server(
 
 async def list_servers(session: AsyncSession, user_id: uuid.UUID) -> list[Server]:
     result = await session.execute(
-        select(Server)
-        .where(col(Server.owner_id) == user_id)
-        .order_by(col(Server.created_at), col(Server.id))
+        select(Server).where(col(Server.owner_id) == user_id).order_by(col(Server.created_at), col(Server.id))
     )
     return list(result.scalars())
 
@@ -98,9 +94,7 @@ async def delete_server(session: AsyncSession, user_id: uuid.UUID, server_id: uu
 # --- API keys ------------------------------------------------------------------------------------
 
 
-async def list_keys(
-    session: AsyncSession, user_id: uuid.UUID, server_id: uuid.UUID | None
-) -> list[ApiKey]:
+async def list_keys(session: AsyncSession, user_id: uuid.UUID, server_id: uuid.UUID | None) -> list[ApiKey]:
     query = (
         select(ApiKey)
         .join(Server, col(Server.id) == col(ApiKey.server_id))
@@ -136,7 +130,5 @@ async def use_active_key(session: AsyncSession, api_key: str) -> tuple[ApiKey, S
     # last_used_at is informational: this commit need not wait for the disk (a crash may
     # lose the newest stamp, nothing else), so a fleet connecting at once is not fsync-bound.
     await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    await session.execute(
-        update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=utc_now())
-    )
+    await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=utc_now()))
     return key, server

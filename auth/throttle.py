@@ -75,11 +75,11 @@ class LoginThrottle:
     @classmethod
     def from_settings(cls, settings: AuthSettings) -> LoginThrottle:
         def policy(free: int) -> Policy:
-            return Policy(free, settings.login_base_delay_s, settings.login_max_delay_s,
-                          settings.login_failure_memory_s)
+            return Policy(
+                free, settings.login_base_delay_s, settings.login_max_delay_s, settings.login_failure_memory_s
+            )
 
-        return cls(policy(settings.login_account_free_failures),
-                   policy(settings.login_address_free_failures))
+        return cls(policy(settings.login_account_free_failures), policy(settings.login_address_free_failures))
 
     async def count_attempt(
         self, sessions: async_sessionmaker[AsyncSession], email: str, client: str | None
@@ -154,17 +154,21 @@ def throttled(wait_s: float) -> RpcError:
 
 async def _count(session: AsyncSession, bucket: str, policy: Policy) -> float | None:
     now = utc_now()
-    counted = await session.execute(_COUNT, {
-        "bucket": bucket, "now": now, "forget_before": now - timedelta(seconds=policy.memory_s),
-        "free": policy.free_failures, "base_delay": policy.base_delay_s,
-        "max_delay": policy.max_delay_s,
-    })
+    counted = await session.execute(
+        _COUNT,
+        {
+            "bucket": bucket,
+            "now": now,
+            "forget_before": now - timedelta(seconds=policy.memory_s),
+            "free": policy.free_failures,
+            "base_delay": policy.base_delay_s,
+            "max_delay": policy.max_delay_s,
+        },
+    )
     if counted.scalar_one_or_none() is not None:
         return None
     # Locked: nothing was counted.
-    until: datetime | None = (
-        await session.execute(_LOCKED_UNTIL, {"bucket": bucket})
-    ).scalar_one_or_none()
+    until: datetime | None = (await session.execute(_LOCKED_UNTIL, {"bucket": bucket})).scalar_one_or_none()
     if until is None:  # cleared by a successful login just now
         return None
     return max(0.0, float((until - now).total_seconds()))

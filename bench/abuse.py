@@ -100,8 +100,12 @@ async def honest_round(
         await asyncio.sleep(0.25)
     await close_all(agents)
     return {
-        "sent": sent, "refused": refused, "stored": stored, "accepted_s": (sent - refused) / elapsed,
-        "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+        "sent": sent,
+        "refused": refused,
+        "stored": stored,
+        "accepted_s": (sent - refused) / elapsed,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
         "flood_closed": flood_closed,
     }
 
@@ -129,15 +133,21 @@ def main() -> None:
     parser.add_argument("--flood-kb", type=int, default=256)
     args = parser.parse_args()
     quiet, flooded = asyncio.run(run(args))
-    print(f"honest={args.honest} x 1 Hz for {args.seconds:g} s, dashboards={args.dashboards}, "
-          f"flood: {args.flood_kb} KB samples flat out (default budgets)")
+    print(
+        f"honest={args.honest} x 1 Hz for {args.seconds:g} s, dashboards={args.dashboards}, "
+        f"flood: {args.flood_kb} KB samples flat out (default budgets)"
+    )
     print("| honest agents | sent | refused | stored | accepted/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for name, f in (("without flood", quiet), ("with flood", flooded)):
-        print(f"| {name} | {f['sent']:.0f} | {f['refused']:.0f} | {f['stored']:.0f} | {f['accepted_s']:,.1f} "
-              f"| {f['p50']:.1f} | {f['p99']:.1f} |")
-    print(f"flood closed for abuse {flooded['flood_closed']:.0f} times; "
-          f"honest p99 with/without the flood: {flooded['p99'] / quiet['p99']:.2f}")
+        print(
+            f"| {name} | {f['sent']:.0f} | {f['refused']:.0f} | {f['stored']:.0f} | {f['accepted_s']:,.1f} "
+            f"| {f['p50']:.1f} | {f['p99']:.1f} |"
+        )
+    print(
+        f"flood closed for abuse {flooded['flood_closed']:.0f} times; "
+        f"honest p99 with/without the flood: {flooded['p99'] / quiet['p99']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,13 @@ class Floor:
             elif path.startswith("/api/v1/ws/metrics/"):
                 await self._dashboard(path.rsplit("/", 1)[1], receive, send)
         elif scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -87,8 +92,12 @@ class Floor:
             return
         server_id = str(uuid.uuid4())
         subject = PREFIX + server_id
-        await _text(send, orjson.dumps({"type": "auth_success", "server_id": server_id,
-                                        "message": "Connected successfully"}).decode())
+        await _text(
+            send,
+            orjson.dumps(
+                {"type": "auth_success", "server_id": server_id, "message": "Connected successfully"}
+            ).decode(),
+        )
         while (event := await receive())["type"] == "websocket.receive":
             raw = event.get("text") or event.get("bytes") or b""
             if len(raw) > MAX_FRAME:
@@ -140,8 +149,17 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18100)
     parser.add_argument("--nats", default="nats://127.0.0.1:4222")
     args = parser.parse_args()
-    uvicorn.run(Floor(args.nats), host=args.host, port=args.port, log_level="warning", loop="uvloop",
-                http="httptools", ws_max_size=MAX_FRAME, ws_per_message_deflate=False, lifespan="on")
+    uvicorn.run(
+        Floor(args.nats),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        ws_max_size=MAX_FRAME,
+        ws_per_message_deflate=False,
+        lifespan="on",
+    )
 
 
 if __name__ == "__main__":

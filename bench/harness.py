@@ -69,10 +69,24 @@ def sample(ts: datetime, padding: str = "") -> str:
         "type": "metrics",
         "cpu_percent": random.uniform(0, 100),
         "memory_percent": random.uniform(0, 100),
-        "disk_usage": [{"path": "/", "total": 100_000_000_000, "used": 40_000_000_000,
-                        "free": 60_000_000_000, "percent": 40.0}],
-        "network": [{"interface": "eth0", "bytes_sent": 123456, "bytes_recv": 654321,
-                     "packets_sent": 1000, "packets_recv": 2000}],
+        "disk_usage": [
+            {
+                "path": "/",
+                "total": 100_000_000_000,
+                "used": 40_000_000_000,
+                "free": 60_000_000_000,
+                "percent": 40.0,
+            }
+        ],
+        "network": [
+            {
+                "interface": "eth0",
+                "bytes_sent": 123456,
+                "bytes_recv": 654321,
+                "packets_sent": 1000,
+                "packets_recv": 2000,
+            }
+        ],
         "load_average": [0.5, 0.4, 0.3],
         "timestamp": ts.isoformat(),
         "bench_sent_ns": time.time_ns(),
@@ -95,8 +109,9 @@ def _wait_for_line(path: Path, text: str, process: subprocess.Popen[bytes], time
         time.sleep(0.2)
 
 
-def _spawn(argv: list[str], log_path: Path | None = None, env: dict[str, str] | None = None
-           ) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: list[str], log_path: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a child with its output in `log_path` (or nowhere); a blocking call kept out of async code."""
     if log_path is None:
         return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,8 +140,11 @@ async def _provision(base: str, servers: int) -> tuple[list[str], dict[str, str]
 
             async def one(i: int, headers: dict[str, str] = headers, token: str = token) -> None:
                 server = (await http.post("/api/v1/servers", headers=headers, json={"name": f"b{i}"})).json()
-                key = (await http.post("/api/v1/api-keys", headers=headers,
-                                       json={"server_id": server["id"], "name": "bench"})).json()
+                key = (
+                    await http.post(
+                        "/api/v1/api-keys", headers=headers, json={"server_id": server["id"], "name": "bench"}
+                    )
+                ).json()
                 keys.append(key["key"])
                 tokens[server["id"]] = token
 
@@ -143,12 +161,16 @@ async def opswire_stack(servers: int, env: dict[str, str] | None = None) -> Asyn
         child_env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
         child_env |= {"DATABASE_URL": pg.url, "OPSWIRE_LOG_LEVEL": "WARNING", **(env or {})}
         log_path = Path(tmp) / "up.log"
-        up = _spawn([sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", f"{tmp}/data"],
-                    log_path, child_env)
+        up = _spawn(
+            [sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", f"{tmp}/data"],
+            log_path,
+            child_env,
+        )
         try:
             await asyncio.to_thread(_wait_for_line, log_path, "opswire is up", up, 180)
-            gateway = next(p for p in psutil.Process(up.pid).children(recursive=True)
-                           if "gateway" in p.cmdline())
+            gateway = next(
+                p for p in psutil.Process(up.pid).children(recursive=True) if "gateway" in p.cmdline()
+            )
             db = await asyncpg.connect(pg.url.replace("postgresql+asyncpg://", "postgresql://"))
 
             async def rows() -> int:
@@ -177,8 +199,9 @@ async def floor_stack(servers: int) -> AsyncIterator[Target]:
         port = free_port()
         log_path = Path(tmp) / "floor.log"
         nats_url = broker.url
-        floor = _spawn([sys.executable, str(BENCH / "floor.py"), "--port", str(port), "--nats", nats_url],
-                       log_path)
+        floor = _spawn(
+            [sys.executable, str(BENCH / "floor.py"), "--port", str(port), "--nats", nats_url], log_path
+        )
         try:
             await _until_healthy(f"http://127.0.0.1:{port}/health", floor)
             nc = await nats.connect(nats_url)
@@ -223,8 +246,13 @@ class Agent:
 
 
 async def connect_agent(target: Target, key: str) -> Agent:
-    ws = await websockets.connect(f"{target.ws}/api/v1/agents/ws", max_size=2**20, compression=None,
-                                  open_timeout=120, ping_interval=None)
+    ws = await websockets.connect(
+        f"{target.ws}/api/v1/agents/ws",
+        max_size=2**20,
+        compression=None,
+        open_timeout=120,
+        ping_interval=None,
+    )
     await ws.send(orjson.dumps({"type": "auth", "api_key": key}).decode())
     reply = orjson.loads(await ws.recv())
     if reply.get("type") != "auth_success":
@@ -283,8 +311,9 @@ async def dashboards(target: Target, server_ids: list[str]) -> AsyncIterator[lis
     latencies: list[float] = []
     sockets = []
     for sid in server_ids:
-        ws = await websockets.connect(f"{target.ws}/api/v1/ws/metrics/{sid}", compression=None,
-                                      max_size=None, ping_interval=None)
+        ws = await websockets.connect(
+            f"{target.ws}/api/v1/ws/metrics/{sid}", compression=None, max_size=None, ping_interval=None
+        )
         await ws.send(orjson.dumps({"type": "auth", "token": target.tokens.get(sid, "floor")}).decode())
         reply = orjson.loads(await ws.recv())
         if reply.get("type") != "auth_success":

@@ -80,7 +80,7 @@ async def bench(args: argparse.Namespace, nats_url: str, db_url: str) -> None:
     engine = create_engine(db_url)
     minutes = [(server, start + timedelta(minutes=m)) for m in range(args.days * 24 * 60)]
     for i in range(0, len(minutes), 1440):  # a day at a time
-        await rollup(engine, minutes[i:i + 1440])
+        await rollup(engine, minutes[i : i + 1440])
     await engine.dispose()
     print(f"... and rolled them up in {time.perf_counter() - filling:.0f} s in all", flush=True)
     nc = await nats.connect(nats_url)
@@ -88,8 +88,7 @@ async def bench(args: argparse.Namespace, nats_url: str, db_url: str) -> None:
     month = calls.MetricsHistory(server_id=server, start=start, end=end)
     ms, points = await timed(rpc, month, args.repeat)
     print(f"{args.days}-day history, default resolution: {points} points in {ms:.0f} ms (target < 200 ms)")
-    raw = calls.MetricsHistory(server_id=server, start=start, end=end, limit=10_000,
-                               resolution="raw")
+    raw = calls.MetricsHistory(server_id=server, start=start, end=end, limit=10_000, resolution="raw")
     ms, points = await timed(rpc, raw, args.repeat)
     print(f"limit=10000 raw: {points} samples in {ms:.0f} ms (target < 1000 ms)")
     await nc.close()

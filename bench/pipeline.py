@@ -35,18 +35,34 @@ from opswire.launcher.embedded import EmbeddedPostgres, free_port
 
 
 def sample(ts: datetime, sent_ns: int) -> bytes:
-    return orjson.dumps({
-        "type": "metrics",
-        "cpu_percent": random.uniform(0, 100),
-        "memory_percent": random.uniform(0, 100),
-        "disk_usage": [{"path": "/", "total": 100_000_000_000, "used": 40_000_000_000,
-                        "free": 60_000_000_000, "percent": 40.0}],
-        "network": [{"interface": "eth0", "bytes_sent": 123456, "bytes_recv": 654321,
-                     "packets_sent": 1000, "packets_recv": 2000}],
-        "load_average": [0.5, 0.4, 0.3],
-        "timestamp": ts.isoformat(),
-        "bench_sent_ns": sent_ns,
-    })
+    return orjson.dumps(
+        {
+            "type": "metrics",
+            "cpu_percent": random.uniform(0, 100),
+            "memory_percent": random.uniform(0, 100),
+            "disk_usage": [
+                {
+                    "path": "/",
+                    "total": 100_000_000_000,
+                    "used": 40_000_000_000,
+                    "free": 60_000_000_000,
+                    "percent": 40.0,
+                }
+            ],
+            "network": [
+                {
+                    "interface": "eth0",
+                    "bytes_sent": 123456,
+                    "bytes_recv": 654321,
+                    "packets_sent": 1000,
+                    "packets_recv": 2000,
+                }
+            ],
+            "load_average": [0.5, 0.4, 0.3],
+            "timestamp": ts.isoformat(),
+            "bench_sent_ns": sent_ns,
+        }
+    )
 
 
 async def provision(base: str, agents: int) -> tuple[str, list[tuple[str, str]]]:
@@ -58,8 +74,11 @@ async def provision(base: str, agents: int) -> tuple[str, list[tuple[str, str]]]
         servers = []
         for i in range(agents):
             server = (await http.post("/api/v1/servers", headers=headers, json={"name": f"bench-{i}"})).json()
-            key = (await http.post("/api/v1/api-keys", headers=headers,
-                                   json={"server_id": server["id"], "name": "bench"})).json()
+            key = (
+                await http.post(
+                    "/api/v1/api-keys", headers=headers, json={"server_id": server["id"], "name": "bench"}
+                )
+            ).json()
             servers.append((server["id"], key["key"]))
         return token, servers
 
@@ -75,8 +94,9 @@ class Counters:
         self.latencies_ms: list[float] = []
 
 
-async def agent(ws_base: str, api_key: str, rate: float, seconds: float, counters: Counters,
-                connected: asyncio.Barrier) -> None:
+async def agent(
+    ws_base: str, api_key: str, rate: float, seconds: float, counters: Counters, connected: asyncio.Barrier
+) -> None:
     async with websockets.connect(f"{ws_base}/api/v1/agents/ws", max_size=2**20, compression=None) as ws:
         await ws.send(orjson.dumps({"type": "auth", "api_key": api_key}).decode())
         reply = orjson.loads(await ws.recv())
@@ -147,8 +167,10 @@ async def run(args: argparse.Namespace, base: str, db_url: str) -> None:
         await ready.wait()
     before = await stored_rows(db_url)
     connected = asyncio.Barrier(len(servers) + 1)
-    agents = [asyncio.create_task(agent(ws_base, key, args.rate, args.seconds, counters, connected))
-              for _, key in servers]
+    agents = [
+        asyncio.create_task(agent(ws_base, key, args.rate, args.seconds, counters, connected))
+        for _, key in servers
+    ]
     await connected.wait()
     started = time.monotonic()
     await asyncio.gather(*agents)
@@ -162,14 +184,18 @@ async def run(args: argparse.Namespace, base: str, db_url: str) -> None:
     for task in dashboards:
         task.cancel()
     lat = sorted(counters.latencies_ms)
-    print(f"agents={args.agents} rate={'max' if args.rate == 0 else args.rate}/s seconds={args.seconds} "
-          f"dashboards={args.dashboards}")
+    print(
+        f"agents={args.agents} rate={'max' if args.rate == 0 else args.rate}/s seconds={args.seconds} "
+        f"dashboards={args.dashboards}"
+    )
     print(f"frames sent          {counters.sent} ({counters.errors} refused)")
     print(f"frames accepted/s    {accepted / send_s:,.0f}")
     print(f"rows stored          {stored} in {store_s:.1f} s -> {stored / store_s:,.0f} rows/s")
     mean = statistics.fmean(lat) if lat else float("nan")
-    print(f"agent->dashboard ms  p50 {percentile(lat, 0.50):.1f}  p99 {percentile(lat, 0.99):.1f}  "
-          f"(n={len(lat)}, mean {mean:.1f})")
+    print(
+        f"agent->dashboard ms  p50 {percentile(lat, 0.50):.1f}  p99 {percentile(lat, 0.99):.1f}  "
+        f"(n={len(lat)}, mean {mean:.1f})"
+    )
 
 
 def main() -> None:
@@ -192,7 +218,9 @@ def main() -> None:
         with log_path.open("w") as log_file:
             up = subprocess.Popen(
                 [sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", f"{tmp}/data"],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
             )
         try:
             deadline = time.monotonic() + 120

@@ -55,12 +55,8 @@ def over_quota(exc: OverQuota, quotas: Quotas) -> RpcError:
 
 def replayed(first: CommandRecord, retry: CommandRecord) -> CommandRecord:
     """The first command's record for a retry with its Idempotency-Key, or RpcError."""
-    if (first.kind, first.command, first.params or {}) != (
-        retry.kind, retry.command, retry.params or {}
-    ):
-        raise RpcError(
-            "invalid", "This Idempotency-Key was already used for a different request"
-        )
+    if (first.kind, first.command, first.params or {}) != (retry.kind, retry.command, retry.params or {}):
+        raise RpcError("invalid", "This Idempotency-Key was already used for a different request")
     if first.status == "pending":
         raise RpcError(
             "conflict",

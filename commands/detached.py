@@ -69,9 +69,12 @@ class DetachedCalls:
                 await self._send(msg.reply_to, error_reply("unavailable", STOPPING))
                 return
             if len(self._tasks) >= self._limit:
-                await self._send(msg.reply_to, error_reply(
-                    "rate_limited", "Too many commands waiting; try again later", BUSY_RETRY_AFTER_S
-                ))
+                await self._send(
+                    msg.reply_to,
+                    error_reply(
+                        "rate_limited", "Too many commands waiting; try again later", BUSY_RETRY_AFTER_S
+                    ),
+                )
                 return
             task = asyncio.create_task(self._answer(method, handler, msg.body, msg.reply_to))
             self._tasks.add(task)

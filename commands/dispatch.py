@@ -192,9 +192,7 @@ class Dispatcher:
             raise AgentNotConnected("Agent is not connected") from None
         except NatsTimeoutError:
             log.warning("delivery not confirmed", extra=context)
-            raise DeliveryUnconfirmed(
-                "The gateway holding the agent did not confirm delivery"
-            ) from None
+            raise DeliveryUnconfirmed("The gateway holding the agent did not confirm delivery") from None
         try:
             ack = DeliveryAck.model_validate_json(msg.data)
         except ValidationError:

@@ -23,11 +23,7 @@ class DockerAction:
 
     @property
     def command_text(self) -> str:
-        return (
-            f"docker {self.action} {self.container_id}"
-            if self.container_id
-            else f"docker {self.action}"
-        )
+        return f"docker {self.action} {self.container_id}" if self.container_id else f"docker {self.action}"
 
 
 def _invalid(field: str, msg: str) -> RpcError:

@@ -19,8 +19,12 @@ class CommandRecord(SQLModel, table=True):
         Index("ix_commands_server_created", "server_id", text("created_at DESC")),
         # Migration 0003: idempotency keys, and the quota counts and the sweep over pending rows.
         Index(
-            "ux_commands_idempotency", "user_id", "server_id", "idempotency_key",
-            unique=True, postgresql_where=text("idempotency_key IS NOT NULL"),
+            "ux_commands_idempotency",
+            "user_id",
+            "server_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index(
             "ix_commands_keyed_created", "created_at", postgresql_where=text("idempotency_key IS NOT NULL")

@@ -33,7 +33,10 @@ class CommandsRuntime(ServiceRuntime):
         # Shutdown gives commands in flight a moment (commands/detached.py); a row left
         # pending is closed by a live replica (its answer, or the sweep).
         super().__init__(
-            settings, "commands", schema="commands", migrations=MIGRATIONS,
+            settings,
+            "commands",
+            schema="commands",
+            migrations=MIGRATIONS,
             name=f"opswire-commands-{settings.instance_id}",
         )
         # Each command's reply subject is this plus a token of its own (commands/dispatch.py).
@@ -57,7 +60,10 @@ class CommandsRuntime(ServiceRuntime):
         self._service = CommandService(
             store=CommandStore(self.sessions),
             dispatcher=Dispatcher(
-                nc, self.subjects, self.reply_base, self.fallback_base,
+                nc,
+                self.subjects,
+                self.reply_base,
+                self.fallback_base,
                 settings.delivery_timeout_s,
             ),
             publisher=ResultPublisher(events, self.subjects, nc.max_payload),

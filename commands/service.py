@@ -208,12 +208,16 @@ class CommandService:
         """Record the answer (or the service's own verdict) unless someone else already
         did; return the row as it ends up."""
         context = {
-            "command_id": record.command_id, "server_id": str(record.server_id), "kind": record.kind,
+            "command_id": record.command_id,
+            "server_id": str(record.server_id),
+            "kind": record.kind,
         }
         reply = dispatched.reply if dispatched is not None else None
         if reply is not None:
             finished = await self._store.answer(
-                record.command_id, reply.server_id, record.reply_token or "",
+                record.command_id,
+                reply.server_id,
+                record.reply_token or "",
                 from_reply(record.kind, reply),
             )
         else:

@@ -34,11 +34,15 @@ class CommandsSettings(DatabaseSettings):
         "worker. Beyond it a request is refused (429).",
     )
     commands_per_server: int = Field(
-        default=8, ge=1, le=10_000,
+        default=8,
+        ge=1,
+        le=10_000,
         description="In-flight commands and Docker actions per server, across replicas (429).",
     )
     commands_per_user: int = Field(
-        default=32, ge=1, le=100_000,
+        default=32,
+        ge=1,
+        le=100_000,
         description="In-flight commands and Docker actions per user, across replicas (429).",
     )
     command_sweep_interval_s: PositiveSeconds = Field(
@@ -47,7 +51,9 @@ class CommandsSettings(DatabaseSettings):
         "deadline (their replica died) as `timeout`, and forgets old Idempotency-Keys.",
     )
     idempotency_retention_s: float = Field(
-        default=86_400.0, gt=0, le=7 * 86_400,
+        default=86_400.0,
+        gt=0,
+        le=7 * 86_400,
         description="How long an Idempotency-Key keeps returning its first result.",
     )
     instance_id: str = Field(

@@ -22,6 +22,7 @@ from opswire.runtime.rpc import Page
 def _result_json(row: AnyRow) -> bytes:
     return as_command_result(row[0]).model_dump_json(by_alias=True).encode()
 
+
 PENDING = col(CommandRecord.status) == "pending"
 
 
@@ -118,9 +119,7 @@ class CommandStore:
     async def discard(self, command_id: str) -> None:
         """Forget a command that never reached an agent."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                delete(CommandRecord).where(col(CommandRecord.command_id) == command_id)
-            )
+            await session.execute(delete(CommandRecord).where(col(CommandRecord.command_id) == command_id))
 
     async def get(self, command_id: str) -> CommandRecord | None:
         async with self._sessions() as session:
@@ -170,14 +169,19 @@ class CommandStore:
         query = select(CommandRecord).where(col(CommandRecord.server_id) == request.server_id)
         async with self._sessions() as session:
             return await newest_first_page(
-                session, query, col(CommandRecord.created_at), col(CommandRecord.command_id), str,
-                request, _result_json, budget,
+                session,
+                query,
+                col(CommandRecord.created_at),
+                col(CommandRecord.command_id),
+                str,
+                request,
+                _result_json,
+                budget,
             )
+
 
 async def _in_flight(session: AsyncSession, *where: Any) -> tuple[int, datetime | None]:
     """How many commands match, and the soonest of their deadlines."""
-    result = await session.execute(
-        select(func.count(), func.min(CommandRecord.deadline)).where(*where)
-    )
+    result = await session.execute(select(func.count(), func.min(CommandRecord.deadline)).where(*where))
     count, soonest = result.one()
     return int(count), soonest

@@ -45,7 +45,10 @@ class AccessLogMiddleware:
             metrics.http_request(scope["method"], route, status, seconds)
             client = scope.get("client")
             log.info(
-                "%s %s %d", scope["method"], scope["path"], status,
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],

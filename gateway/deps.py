@@ -96,7 +96,10 @@ class AuditLog:
         self._subjects = subjects
 
     async def record(
-        self, user_id: uuid.UUID, action: str, target: str | None = None,
+        self,
+        user_id: uuid.UUID,
+        action: str,
+        target: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
         event = AuditEvent(user_id=user_id, action=action, target=target, detail=detail)

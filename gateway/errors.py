@@ -20,8 +20,11 @@ from opswire.runtime.rpc import RpcError
 # The gateway's own NATS connection is away (reconnecting to another node, draining):
 # an outage like a service that does not answer, so 503, never 500.
 NATS_AWAY = (
-    ConnectionClosedError, ConnectionDrainingError, ConnectionReconnectingError,
-    OutboundBufferLimitError, StaleConnectionError,
+    ConnectionClosedError,
+    ConnectionDrainingError,
+    ConnectionReconnectingError,
+    OutboundBufferLimitError,
+    StaleConnectionError,
 )
 
 

@@ -21,7 +21,10 @@ class FailureWindow:
     """At most `limit` rejections per address in any `window_s`; then callers wait."""
 
     def __init__(
-        self, limit: int, window_s: float = WINDOW_S, max_addresses: int = MAX_ADDRESSES,
+        self,
+        limit: int,
+        window_s: float = WINDOW_S,
+        max_addresses: int = MAX_ADDRESSES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._limit = limit

@@ -14,7 +14,9 @@ from pydantic_settings import NoDecode
 from opswire.runtime.settings import CommonSettings, JwtSettings
 
 # scheme://host[:port]: what a browser sends as Origin (no path, no trailing slash).
-_ORIGIN = re.compile(r"^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$")
+_ORIGIN = re.compile(
+    r"^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$"
+)
 
 
 class GatewaySettings(CommonSettings, JwtSettings):
@@ -42,7 +44,9 @@ class GatewaySettings(CommonSettings, JwtSettings):
     heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
     command_grace_s: float = Field(default=10.0, gt=0, le=300)
     logs_resume_limit: int = Field(
-        default=1000, ge=1, le=10_000,
+        default=1000,
+        ge=1,
+        le=10_000,
         description="Stored log lines replayed at most to a logs socket that resumes with `since`.",
     )
     # Fairness (DESIGN §8): budgets per agent connection, shares and ceilings.

@@ -21,9 +21,7 @@ _WORDS = {"gt": "above", "lt": "below"}
 
 
 def rule_of(threshold: Threshold) -> Rule:
-    return Rule(
-        threshold.metric_type, threshold.comparison, threshold.threshold_value, threshold.duration_s
-    )
+    return Rule(threshold.metric_type, threshold.comparison, threshold.threshold_value, threshold.duration_s)
 
 
 def alert_message(threshold: Threshold, value: float) -> str:
@@ -55,15 +53,11 @@ def resolve(alert: Alert, by: uuid.UUID | None) -> None:
     alert.resolved_by = by
 
 
-async def active_alerts(
-    session: AsyncSession, threshold_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Alert]:
+async def active_alerts(session: AsyncSession, threshold_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Alert]:
     if not threshold_ids:
         return {}
     rows = await session.execute(
-        select(Alert).where(
-            col(Alert.threshold_id).in_(threshold_ids), col(Alert.status) == "active"
-        )
+        select(Alert).where(col(Alert.threshold_id).in_(threshold_ids), col(Alert.status) == "active")
     )
     return {alert.threshold_id: alert for alert in rows.scalars() if alert.threshold_id}
 
@@ -94,9 +88,12 @@ class AlertEvaluator:
             # Row locks: replicas and threshold edits never evaluate the same rule at once.
             rows = await session.execute(
                 select(Threshold)
-                .where(col(Threshold.server_id).in_(list(by_server)), col(Threshold.enabled),
-                       # `offline` rules follow presence events (ingest/notify/offline.py), not samples.
-                       col(Threshold.metric_type) != "offline")
+                .where(
+                    col(Threshold.server_id).in_(list(by_server)),
+                    col(Threshold.enabled),
+                    # `offline` rules follow presence events (ingest/notify/offline.py), not samples.
+                    col(Threshold.metric_type) != "offline",
+                )
                 .order_by(col(Threshold.id))
                 .with_for_update()
             )

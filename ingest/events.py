@@ -36,8 +36,10 @@ class AlertPublisher:
             force=True,
         )
         if not taken:  # only once the publisher is stopped
-            log.error("alert event not published", extra={
-                "alert_id": str(alert.id), "server_id": str(alert.server_id), "event": event})
+            log.error(
+                "alert event not published",
+                extra={"alert_id": str(alert.id), "server_id": str(alert.server_id), "event": event},
+            )
 
     async def publish_all(self, changes: list[tuple[Alert, AlertEventKind]]) -> None:
         for alert, event in changes:

@@ -84,8 +84,11 @@ async def metrics_page(
         resolution = req.resolution or choose_resolution(start, end, sample_interval_s)
         server, ts, data = _series(resolution)
         found = await session.execute(
-            select(ts).where(server == req.server_id, ts >= start, ts < end)
-            .order_by(ts.desc()).offset(req.limit - 1).limit(2)
+            select(ts)
+            .where(server == req.server_id, ts >= start, ts < end)
+            .order_by(ts.desc())
+            .offset(req.limit - 1)
+            .limit(2)
         )
         edge: list[datetime] = list(found.scalars())
         oldest = edge[0] if edge else start
@@ -131,8 +134,12 @@ async def logs_page(session: AsyncSession, req: calls.LogsQuery, budget: int) ->
     if req.start and req.end and req.start >= req.end:
         raise RpcError("invalid", "start must be before end")
     query = select(
-        col(LogEntry.id), col(LogEntry.server_id), col(LogEntry.timestamp),
-        col(LogEntry.received_at), col(LogEntry.level), col(LogEntry.message),
+        col(LogEntry.id),
+        col(LogEntry.server_id),
+        col(LogEntry.timestamp),
+        col(LogEntry.received_at),
+        col(LogEntry.level),
+        col(LogEntry.message),
         col(LogEntry.source),
     ).where(col(LogEntry.server_id) == req.server_id)
     if req.level is not None:

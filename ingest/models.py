@@ -59,9 +59,7 @@ class LogEntry(SQLModel, table=True):
         {"schema": SCHEMA},
     )
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True)
-    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
     server_id: uuid.UUID
     timestamp: datetime = _ts(nullable=False)
     received_at: datetime = _ts(nullable=False)
@@ -103,7 +101,8 @@ class Alert(SQLModel, table=True):
         Index("ix_alerts_user_created", "user_id", "created_at"),
         # The notification outbox's scan for events not queued yet (migration 0003).
         Index(
-            "ix_alerts_to_queue", "created_at",
+            "ix_alerts_to_queue",
+            "created_at",
             postgresql_where=text("NOT fired_queued OR (status = 'resolved' AND NOT resolved_queued)"),
         ),
         {"schema": SCHEMA},

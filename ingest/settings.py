@@ -12,7 +12,9 @@ class IngestSettings(DatabaseSettings):
         default=1000, ge=1, le=10_000, description="Most messages per JetStream fetch (one COPY)."
     )
     batch_max_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=64 * 1024, le=256 * 1024 * 1024,
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
         description="Most bytes per JetStream fetch, so big frames make shorter batches "
         "instead of a slow-consumer disconnect (at least one message always fits).",
     )
@@ -35,7 +37,9 @@ class IngestSettings(DatabaseSettings):
     )
     retention_days: float = Field(default=30.0, gt=0, le=36_500)
     telemetry_stream_max_age_s: float = Field(
-        default=86_400.0, ge=60, le=36_500 * 86_400,
+        default=86_400.0,
+        ge=60,
+        le=36_500 * 86_400,
         description="How long the metrics and logs streams keep a message: the longest ingest "
         "outage survived without loss. With OPSWIRE_STREAM_MAX_BYTES it sets how big a fleet the "
         "streams hold (~19 MB per server per day at one 1 KB sample every 5 s); never longer than "
@@ -70,5 +74,4 @@ class IngestSettings(DatabaseSettings):
 
     def tier_retention_days(self) -> dict[str, float]:
         """Retention of each history tier, by its resolution name."""
-        return {"1m": self.retention_1m_days, "10m": self.retention_10m_days,
-                "1h": self.retention_1h_days}
+        return {"1m": self.retention_1m_days, "10m": self.retention_10m_days, "1h": self.retention_1h_days}

@@ -66,9 +66,7 @@ async def list_alerts(
 
 async def get_alert(session: AsyncSession, user_id: uuid.UUID, alert_id: uuid.UUID) -> Alert | None:
     row = await session.execute(
-        select(Alert)
-        .where(col(Alert.id) == alert_id, col(Alert.user_id) == user_id)
-        .with_for_update()
+        select(Alert).where(col(Alert.id) == alert_id, col(Alert.user_id) == user_id).with_for_update()
     )
     return row.scalar_one_or_none()
 

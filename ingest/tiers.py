@@ -67,9 +67,7 @@ STATS = ("avg", "min", "max")
 
 def _point(stat: str) -> str:
     """The JSON object of one statistic, in a sample's own field names."""
-    fields = [
-        f"'{name}', f.{name}_{stat}" for name in FIELDS if not name.startswith("load_")
-    ]
+    fields = [f"'{name}', f.{name}_{stat}" for name in FIELDS if not name.startswith("load_")]
     fields.append(
         f"'load_average', CASE WHEN f.load_1_{stat} IS NULL THEN NULL "
         f"ELSE jsonb_build_array(f.load_1_{stat}, f.load_5_{stat}, f.load_15_{stat}) END"
@@ -84,8 +82,10 @@ def rollup_sql(tier: Tier) -> str:
     width = f"interval '{int(tier.width.total_seconds())} seconds'"
     values = ", ".join(f"{expr} AS {name}" for name, expr in FIELDS.items())
     stats = ", ".join(f"{stat}({name}) AS {name}_{stat}" for name in FIELDS for stat in STATS)
-    disks = ", ".join(f"jsonb_agg(jsonb_build_object('path', path, 'percent', {s}) "
-                      f"ORDER BY path) AS disk_{s}" for s in STATS)
+    disks = ", ".join(
+        f"jsonb_agg(jsonb_build_object('path', path, 'percent', {s}) ORDER BY path) AS disk_{s}"
+        for s in STATS
+    )
     return f"""
     WITH dirty AS (
         SELECT DISTINCT server_id, date_bin({width}, at, TIMESTAMPTZ '2000-01-01') AS bucket
@@ -133,7 +133,8 @@ UNROLLED = text("""
 
 
 async def rollup(
-    engine: AsyncEngine, touched: Iterable[tuple[uuid.UUID, datetime]],
+    engine: AsyncEngine,
+    touched: Iterable[tuple[uuid.UUID, datetime]],
     tiers: Sequence[Tier] = TIERS,
 ) -> None:
     """Recompute the buckets of `tiers` that hold these (server, instant) pairs."""

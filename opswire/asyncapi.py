@@ -69,7 +69,9 @@ def _rpc(broker: NatsBroker, subjects: Subjects) -> None:
         handler.__annotations__["body"] = method.request
         handler.__name__ = subject.replace(".", "_")
         broker.subscriber(
-            subject, queue=method.service, title=subject,
+            subject,
+            queue=method.service,
+            title=subject,
             description=f"Request/reply. {method.doc}".strip(),
         )(handler)
 
@@ -123,14 +125,16 @@ def _add_replies(document: dict[str, Any], subjects: Subjects) -> None:
         components["messages"][name] = {
             "title": name,
             "correlationId": {"location": "$message.header#/correlation_id"},
-            "payload": {"oneOf": [
-                {
-                    "type": "object",
-                    "required": ["ok", "data"],
-                    "properties": {"ok": {"const": True}, "data": _schema_of(method.reply, schemas)},
-                },
-                {"$ref": SCHEMA_REF.format(model="RpcErrorReply")},
-            ]},
+            "payload": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["ok", "data"],
+                        "properties": {"ok": {"const": True}, "data": _schema_of(method.reply, schemas)},
+                    },
+                    {"$ref": SCHEMA_REF.format(model="RpcErrorReply")},
+                ]
+            },
         }
         document["channels"][subject]["messages"]["Reply"] = {"$ref": f"#/components/messages/{name}"}
         document["operations"][subject]["reply"] = {

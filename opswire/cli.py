@@ -84,42 +84,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SERVICES:
         sub.add_parser(
-            name, help=f"run the {name} service (settings from the environment)",
+            name,
+            help=f"run the {name} service (settings from the environment)",
             description=f"Run the {name} service against NATS_URL"
-            + ("" if name == "gateway" else " and DATABASE_URL") + ".",
+            + ("" if name == "gateway" else " and DATABASE_URL")
+            + ".",
             epilog=environment_help(settings_class(name)),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     up = sub.add_parser(
-        "up", help="run the whole stack on this machine",
+        "up",
+        help="run the whole stack on this machine",
         description="Run the whole stack on this machine: the four services, an embedded nats-server "
         "unless NATS_URL is set and an embedded PostgreSQL unless DATABASE_URL is set. Ready when it "
         "prints the URL; Ctrl-C or SIGTERM stops everything it started.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     up.add_argument("--host", default="127.0.0.1", help="address the gateway listens on")
-    up.add_argument("--port", type=_port, default=8000,
-                    help="port of the gateway (0: any free port)")
-    up.add_argument("--data-dir", default=".opswire",
-                    help="where the embedded servers' data, the JWT secret and passwords are kept "
-                    "across restarts")
-    up.add_argument("--demo", action="store_true",
-                    help="also run an agent for this machine, so metrics flow at once")
+    up.add_argument("--port", type=_port, default=8000, help="port of the gateway (0: any free port)")
+    up.add_argument(
+        "--data-dir",
+        default=".opswire",
+        help="where the embedded servers' data, the JWT secret and passwords are kept across restarts",
+    )
+    up.add_argument(
+        "--demo", action="store_true", help="also run an agent for this machine, so metrics flow at once"
+    )
     sub.add_parser("agent", help="run an agent (see `opswire agent --help`)", add_help=False)
-    sub.add_parser("user", help="create accounts in auth's database (see `opswire user --help`)",
-                   add_help=False)
+    sub.add_parser(
+        "user", help="create accounts in auth's database (see `opswire user --help`)", add_help=False
+    )
     sub.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects")
     nats_config = sub.add_parser(
-        "nats-config", help="print a nats-server config rendered from the permission table",
+        "nats-config",
+        help="print a nats-server config rendered from the permission table",
         description="Print a complete nats-server config (listen, JetStream, one user per role with "
         "its permissions, passwords as $OPSWIRE_NATS_<ROLE>_PASSWORD references). "
         "deploy/nats/*.conf are this output.",
     )
     where = nats_config.add_mutually_exclusive_group()
-    where.add_argument("--cluster-node", type=int, choices=(1, 2, 3),
-                       help="node N (nats-N) of a 3-node cluster instead of a single server")
-    where.add_argument("--k8s", action="store_true",
-                       help="the config shared by the pods of the Kubernetes StatefulSet `nats`")
+    where.add_argument(
+        "--cluster-node",
+        type=int,
+        choices=(1, 2, 3),
+        help="node N (nats-N) of a 3-node cluster instead of a single server",
+    )
+    where.add_argument(
+        "--k8s",
+        action="store_true",
+        help="the config shared by the pods of the Kubernetes StatefulSet `nats`",
+    )
     nats_config.add_argument("--subject-prefix", default="opswire")
     nats_config.add_argument("--stream-prefix", default="OPSWIRE")
     return parser

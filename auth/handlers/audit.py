@@ -37,8 +37,14 @@ def register(rt: AuthRuntime) -> None:
         query = select(AuditRecord).where(col(AuditRecord.user_id) == req.user_id)
         async with rt.sessions() as session:
             return await newest_first_page(
-                session, query, col(AuditRecord.timestamp), col(AuditRecord.id), uuid.UUID,
-                req, _audit_json, page_budget(rt.nc.max_payload),
+                session,
+                query,
+                col(AuditRecord.timestamp),
+                col(AuditRecord.id),
+                uuid.UUID,
+                req,
+                _audit_json,
+                page_budget(rt.nc.max_payload),
             )
 
 
@@ -49,8 +55,14 @@ def _audit_json(row: AnyRow) -> bytes:
 async def store_audit(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
     # Keyed by the event's id: a redelivered event (ack lost after commit) is stored once.
     rows = [
-        {"id": e.id, "user_id": e.user_id, "action": e.action, "target": e.target,
-         "detail": e.detail, "timestamp": e.timestamp}
+        {
+            "id": e.id,
+            "user_id": e.user_id,
+            "action": e.action,
+            "target": e.target,
+            "detail": e.detail,
+            "timestamp": e.timestamp,
+        }
         for e in events
     ]
     await session.execute(insert(AuditRecord).on_conflict_do_nothing(), rows)

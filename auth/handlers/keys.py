@@ -90,6 +90,4 @@ def register(rt: AuthRuntime) -> None:
             log.warning("api key rejected", extra={"client": req.client, "prefix": req.api_key[:3]})
             raise RpcError("unauthorized", INVALID_KEY)
         key, server = found
-        return AgentIdentity(
-            server_id=server.id, key_id=key.id, user_id=server.owner_id, key_name=key.name
-        )
+        return AgentIdentity(server_id=server.id, key_id=key.id, user_id=server.owner_id, key_name=key.name)

@@ -35,9 +35,7 @@ def register(rt: AuthRuntime) -> None:
         settings = rt.settings
 
         async def sweep() -> None:
-            await run_sweeper(
-                rt.sessions, settings.presence_timeout, settings.presence_sweep_interval_s
-            )
+            await run_sweeper(rt.sessions, settings.presence_timeout, settings.presence_sweep_interval_s)
 
         await rt.start(LoopTask(sweep, "auth-presence-sweeper"))
 
@@ -72,9 +70,7 @@ def register_heartbeat(rt: AuthRuntime) -> None:
         try:
             heartbeat = PresenceHeartbeat.model_validate_json(msg.body)
         except ValidationError:
-            log.warning(
-                "ignoring invalid presence heartbeat", extra={"subject": msg.raw_message.subject}
-            )
+            log.warning("ignoring invalid presence heartbeat", extra={"subject": msg.raw_message.subject})
             return
         try:
             async with rt.sessions.begin() as session:

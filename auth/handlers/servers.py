@@ -80,12 +80,8 @@ def register(rt: AuthRuntime) -> None:
             deleted = await store.delete_server(session, req.user_id, req.server_id)
         if not deleted:
             raise RpcError("not_found", SERVER_NOT_FOUND)
-        await rt.publish_core(
-            AgentControl(reason="deleted"), subjects.agent_control(str(req.server_id))
-        )
-        log.info(
-            "server deleted", extra={"server_id": str(req.server_id), "user_id": str(req.user_id)}
-        )
+        await rt.publish_core(AgentControl(reason="deleted"), subjects.agent_control(str(req.server_id)))
+        log.info("server deleted", extra={"server_id": str(req.server_id), "user_id": str(req.user_id)})
         return {"deleted": True}
 
     @rpc_handler(broker, subjects, calls.AUTH_AUTHORIZE)

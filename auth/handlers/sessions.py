@@ -57,8 +57,7 @@ def register(rt: AuthRuntime) -> None:
         if wait is not None:
             raise throttled(wait)
         if not await rt.passwords.verify(user.password_hash, req.current_password):
-            log.warning("password change refused: wrong current password",
-                        extra={"user_id": str(user.id)})
+            log.warning("password change refused: wrong current password", extra={"user_id": str(user.id)})
             raise RpcError("forbidden", WRONG_PASSWORD)
         new_hash = await rt.passwords.hash(req.new_password)
         async with rt.sessions.begin() as session:

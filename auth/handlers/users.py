@@ -62,13 +62,22 @@ def register(rt: AuthRuntime) -> None:
                 await rt.throttle.succeeded(session, req.email, req.client)
                 return await open_session(rt, session, user.id)
             if user is not None:
-                session.add(AuditRecord(
-                    user_id=user.id, action="user.login_failed", target=f"user:{user.id}",
-                    detail={"client": req.client}, timestamp=utc_now(),
-                ))
-        log.warning("login failed", extra={
-            "client": req.client, "user_id": str(user.id) if user else None,
-        })
+                session.add(
+                    AuditRecord(
+                        user_id=user.id,
+                        action="user.login_failed",
+                        target=f"user:{user.id}",
+                        detail={"client": req.client},
+                        timestamp=utc_now(),
+                    )
+                )
+        log.warning(
+            "login failed",
+            extra={
+                "client": req.client,
+                "user_id": str(user.id) if user else None,
+            },
+        )
         raise RpcError("unauthorized", BAD_CREDENTIALS)
 
     @rpc_handler(broker, subjects, calls.AUTH_ME)

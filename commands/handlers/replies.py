@@ -59,8 +59,7 @@ def register(rt: CommandsRuntime) -> None:
         queue="commands",
         max_workers=REPLY_WORKERS,
         title="agent replies (any replica)",
-        description="AgentReply whose waiting replica did not confirm it: recorded by one "
-        "replica.",
+        description="AgentReply whose waiting replica did not confirm it: recorded by one replica.",
         no_reply=True,
     )
     async def on_orphan_reply(msg: NatsMessage) -> None:

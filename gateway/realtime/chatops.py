@@ -146,8 +146,14 @@ ChatOpsFrame = Annotated[
 _frames: TypeAdapter[ChatOpsFrame] = TypeAdapter(ChatOpsFrame)
 # Frame types only this dialect sends; `metrics` is told apart by its `data` envelope.
 OWN_TYPES = frozenset(
-    {"command_result", "container_started", "container_stopped", "container_restarted",
-     "container_logs", "error"}
+    {
+        "command_result",
+        "container_started",
+        "container_stopped",
+        "container_restarted",
+        "container_logs",
+        "error",
+    }
 )
 
 
@@ -179,7 +185,9 @@ class GetContainerLogs(_Reply):
 
 
 CONTAINER_FRAMES: dict[str, Literal["start_container", "stop_container", "restart_container"]] = {
-    "start": "start_container", "stop": "stop_container", "restart": "restart_container",
+    "start": "start_container",
+    "stop": "stop_container",
+    "restart": "restart_container",
 }
 Outbound = ExecuteCommand | ContainerCommand | GetContainerLogs
 
@@ -209,10 +217,15 @@ def sample_fields(data: MetricsData) -> dict[str, Any]:
         timestamp=data.timestamp,
         cpu_percent=data.cpu.usage_percent,
         memory_percent=data.memory.usage_percent,
-        disk_usage=[{
-            "path": ROOT_PATH, "total": _bytes(disk.total_gb), "used": _bytes(disk.used_gb),
-            "free": _bytes(disk.available_gb), "percent": disk.usage_percent,
-        }],
+        disk_usage=[
+            {
+                "path": ROOT_PATH,
+                "total": _bytes(disk.total_gb),
+                "used": _bytes(disk.used_gb),
+                "free": _bytes(disk.available_gb),
+                "percent": disk.usage_percent,
+            }
+        ],
         # Its network object is kept whole as this entry (all its fields are counters).
         network=[{"interface": ALL_INTERFACES, **data.network.model_dump(exclude_none=True)}],
         # Its own objects as they came (the GiB figures, cores, frequency).
@@ -246,23 +259,28 @@ class ChatOpsDialect:
         kind, duration_ms = self._finished(frame.request_id)
         reply: dict[str, Any] = {"command_id": frame.request_id}
         if isinstance(frame, CommandResult):
-            return reply | {"type": "command_response", "output": frame.data.output,
-                            "exit_code": frame.data.exit_code, "duration_ms": duration_ms}
+            return reply | {
+                "type": "command_response",
+                "output": frame.data.output,
+                "exit_code": frame.data.exit_code,
+                "duration_ms": duration_ms,
+            }
         if isinstance(frame, AgentError) and kind == "command":
             # Its shell refused the frame itself: there is no exit code to report.
-            return reply | {"type": "command_response", "output": frame.message,
-                            "duration_ms": duration_ms}
+            return reply | {"type": "command_response", "output": frame.message, "duration_ms": duration_ms}
         reply["type"] = "docker_response"
         if isinstance(frame, AgentError):
             return reply | {"success": False, "message": frame.message}
         if isinstance(frame, ContainerLogs):
             lines = frame.data.logs or []
             # The same shape as a seed agent's logs: one text, a line each.
-            return reply | {"success": True, "message": f"{len(lines)} lines",
-                            "data": "\n".join(lines)}
+            return reply | {"success": True, "message": f"{len(lines)} lines", "data": "\n".join(lines)}
         state = frame.data
-        return reply | {"success": True, "message": f"Container {state.container_id} {state.status}",
-                        "data": state.model_dump()}
+        return reply | {
+            "success": True,
+            "message": f"Container {state.container_id} {state.status}",
+            "data": state.model_dump(),
+        }
 
     def outbound(self, frame: CommandFrame | DockerCommandFrame) -> Outbound | DockerResponse:
         """Its frame for one of our commands, or the answer when it has no such frame."""
@@ -278,11 +296,16 @@ class ChatOpsDialect:
             tail = frame.params.get("tail", DEFAULT_LOGS_TAIL)
             return GetContainerLogs(container_id=container_id, request_id=command_id, tail=tail)
         if frame.action in CONTAINER_FRAMES:
-            return ContainerCommand(type=CONTAINER_FRAMES[frame.action], container_id=container_id,
-                                    request_id=command_id)
+            return ContainerCommand(
+                type=CONTAINER_FRAMES[frame.action], container_id=container_id, request_id=command_id
+            )
         self._sent.pop(command_id, None)
-        return DockerResponse(type="docker_response", command_id=command_id, success=False,
-                              message=UNSUPPORTED.format(action=frame.action))
+        return DockerResponse(
+            type="docker_response",
+            command_id=command_id,
+            success=False,
+            message=UNSUPPORTED.format(action=frame.action),
+        )
 
     def accepted(self, frame: MetricsFrame) -> MetricsReceived:
         """After a sample was accepted: remember its containers, and the ack it waits for."""
@@ -296,12 +319,17 @@ class ChatOpsDialect:
 
     def _listing(self, command_id: str) -> DockerResponse:
         if not self.seen_sample:
-            return DockerResponse(type="docker_response", command_id=command_id, success=False,
-                                  message=NO_SAMPLE_YET)
+            return DockerResponse(
+                type="docker_response", command_id=command_id, success=False, message=NO_SAMPLE_YET
+            )
         containers = self.containers or []
-        return DockerResponse(type="docker_response", command_id=command_id, success=True,
-                              message=f"{len(containers)} containers (latest sample)",
-                              data=containers)
+        return DockerResponse(
+            type="docker_response",
+            command_id=command_id,
+            success=True,
+            message=f"{len(containers)} containers (latest sample)",
+            data=containers,
+        )
 
     def _track(self, command_id: str, kind: str) -> None:
         if len(self._sent) >= MAX_TRACKED_COMMANDS:

@@ -46,7 +46,11 @@ async def authorize_dashboard(
 ) -> DashboardGrant | CloseRequest | None:
     """The server to watch, or why to refuse; None if the peer left before authenticating."""
     frame = await receive_auth_frame(
-        ws, state.settings.auth_timeout_s, parse_dashboard_frame, DashboardAuth, BAD_TOKEN,
+        ws,
+        state.settings.auth_timeout_s,
+        parse_dashboard_frame,
+        DashboardAuth,
+        BAD_TOKEN,
         '{"type": "auth", "token": ...}',
     )
     if not isinstance(frame, DashboardAuth):

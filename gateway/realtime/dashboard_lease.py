@@ -46,9 +46,7 @@ class DashboardLease:
             if self._state.revoked.is_revoked(session_id):  # ended while access was being checked
                 self._viewer.end(SESSION_ENDED)
         left_s = (grant.claims.expires_at - utc_now()).total_seconds()
-        self._timer = asyncio.get_running_loop().call_later(
-            max(0.0, left_s), self._viewer.end, TOKEN_EXPIRED
-        )
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, left_s), self._viewer.end, TOKEN_EXPIRED)
 
     async def renew(self, ws: WebSocket, frame: DashboardAuth) -> None:
         """A fresh token on the open socket extends the lease. A refused one is answered with

@@ -91,8 +91,9 @@ async def _serve(ws: WebSocket, server_id: str, stream: Stream) -> None:
         if not await send_frame(ws, DashboardAuthSuccess(server_id=sid)):
             return
         if isinstance(viewer, ResumingViewer) and since is not None:
-            if not await replay_logs(ws, realtime.state.rpc, server, since,
-                                     settings.logs_resume_limit, viewer):
+            if not await replay_logs(
+                ws, realtime.state.rpc, server, since, settings.logs_resume_limit, viewer
+            ):
                 return
         after = await _send_latest(ws, realtime, server) if stream == "metrics" else None
         await _stream(ws, viewer, after, lease)

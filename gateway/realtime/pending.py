@@ -41,9 +41,7 @@ class PendingCommands:
             self._purge(now)
             if len(self._by_id) >= self._limit:
                 return "Too many pending commands for this agent"
-        self._by_id[command_id] = PendingCommand(
-            command_id, reply_subject, now + ttl_s, fallback_subject
-        )
+        self._by_id[command_id] = PendingCommand(command_id, reply_subject, now + ttl_s, fallback_subject)
         return None
 
     def pop(self, command_id: str) -> PendingCommand | None:

@@ -89,7 +89,11 @@ class ResumingViewer(Viewer):
 
 
 async def replay_logs(
-    ws: WebSocket, rpc: RpcClient, server: uuid.UUID, since: datetime, limit: int,
+    ws: WebSocket,
+    rpc: RpcClient,
+    server: uuid.UUID,
+    since: datetime,
+    limit: int,
     viewer: ResumingViewer,
 ) -> bool:
     """Send the stored lines after `since`, oldest first; False if the dashboard left.

@@ -239,5 +239,6 @@ def _older(session: AgentSession, control: AgentControl) -> bool:
     if control.connected_at is None:
         return True
     return (session.connected_at, session.connection_id) < (
-        control.connected_at, control.keep_connection_id or "",
+        control.connected_at,
+        control.keep_connection_id or "",
     )

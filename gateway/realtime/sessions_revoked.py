@@ -73,9 +73,7 @@ class RevokedSessions:
 
         return unwatch
 
-    async def start(
-        self, nc: NatsClient, subjects: Subjects, rpc: RpcClient, access_ttl_s: int
-    ) -> None:
+    async def start(self, nc: NatsClient, subjects: Subjects, rpc: RpcClient, access_ttl_s: int) -> None:
         """Listen for announcements, then load the ones sent before this gateway started."""
         self._longest = timedelta(seconds=access_ttl_s)
         self._subscription = await nc.subscribe(subjects.sessions_revoked(), cb=self._on_message)

@@ -133,7 +133,9 @@ async def receive_auth_frame(
         raw = await receive_first(ws, timeout_s)
     except TimeoutError:
         return closing(
-            POLICY_VIOLATION, "auth_timeout", "Authentication timeout",
+            POLICY_VIOLATION,
+            "auth_timeout",
+            "Authentication timeout",
             f"send an auth frame within {timeout_s:g} s of connecting",
         )
     if raw is None:
@@ -141,12 +143,18 @@ async def receive_auth_frame(
     try:
         frame = parse(raw)
     except FrameError as exc:
-        return bad_credentials if claims_auth(raw) else closing(
-            POLICY_VIOLATION, "invalid_format", INVALID_FORMAT, exc.detail, reason="invalid_frame"
+        return (
+            bad_credentials
+            if claims_auth(raw)
+            else closing(
+                POLICY_VIOLATION, "invalid_format", INVALID_FORMAT, exc.detail, reason="invalid_frame"
+            )
         )
     if not isinstance(frame, auth_frame):
         return closing(
-            POLICY_VIOLATION, "unauthenticated", "Authentication required",
+            POLICY_VIOLATION,
+            "unauthenticated",
+            "Authentication required",
             f"the first frame must be {example}",
         )
     return frame

@@ -28,8 +28,7 @@ def operation_id(route: APIRoute) -> str:
 
 
 api_router = APIRouter(generate_unique_id_function=operation_id)
-for _module in (auth, servers, api_keys, metrics, logs, commands, docker, alerts, audit,
-                notifications):
+for _module in (auth, servers, api_keys, metrics, logs, commands, docker, alerts, audit, notifications):
     api_router.include_router(_module.router)
 
 root_router = APIRouter(generate_unique_id_function=operation_id)

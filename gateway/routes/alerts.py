@@ -100,12 +100,8 @@ async def list_alerts(
 
 
 @router.post("/{alert_id}/resolve")
-async def resolve_alert(
-    alert_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> AlertPublic:
+async def resolve_alert(alert_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> AlertPublic:
     """Resolve an alert by hand (resolving a resolved alert changes nothing)."""
     alert = await rpc.call_typed(calls.ALERTS_RESOLVE, calls.AlertRef(user_id=user_id, alert_id=alert_id))
-    await audit.record(
-        user_id, "alert.resolve", f"alert:{alert_id}", {"server_id": str(alert.server_id)}
-    )
+    await audit.record(user_id, "alert.resolve", f"alert:{alert_id}", {"server_id": str(alert.server_id)})
     return alert

@@ -24,9 +24,7 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_key(
-    body: ApiKeyCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> ApiKeyCreated:
+async def create_key(body: ApiKeyCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> ApiKeyCreated:
     """Create a key for one of the user's servers; the reply's `key` is never shown again."""
     request = calls.ApiKeyCreateFor(user_id=user_id, **body.model_dump())
     key = await rpc.call_typed(calls.KEYS_CREATE, request)
@@ -62,8 +60,10 @@ async def revoke_key(key_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit:
 
 @router.get(
     "/me",
-    responses={401: {"description": "Unknown, inactive or revoked key"},
-               429: {"description": "Too many rejected keys from this address (Retry-After)"}},
+    responses={
+        401: {"description": "Unknown, inactive or revoked key"},
+        429: {"description": "Too many rejected keys from this address (Retry-After)"},
+    },
 )
 async def key_identity(
     request: Request,
@@ -92,7 +92,9 @@ async def key_identity(
             raise
         raise _rejected(failures, client, "unknown or inactive") from None
     return ApiKeyIdentity(
-        server_id=identity.server_id, key_id=identity.key_id, name=identity.key_name or "",
+        server_id=identity.server_id,
+        key_id=identity.key_id,
+        name=identity.key_name or "",
         is_active=True,
     )
 

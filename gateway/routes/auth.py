@@ -99,9 +99,7 @@ async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
         429: {"description": "Too many failed logins for this account or address; see Retry-After"},
     },
 )
-async def login(
-    request: Request, rpc: Rpc, audit: Audit, state: State, client: ClientAddress
-) -> TokenPair:
+async def login(request: Request, rpc: Rpc, audit: Audit, state: State, client: ClientAddress) -> TokenPair:
     """Exchange email and password for an access/refresh token pair (one new session)."""
     credentials = await _read_login(request)
     attempt = calls.LoginFrom(**credentials.model_dump(), client=client)

@@ -22,8 +22,10 @@ router = APIRouter(prefix="/commands", tags=["commands"])
 @router.post(
     "/{server_id}",
     responses={
-        409: {"description": "The agent is not connected, or this Idempotency-Key's "
-              "first request is still running"},
+        409: {
+            "description": "The agent is not connected, or this Idempotency-Key's "
+            "first request is still running"
+        },
         429: {"description": "Too many commands in flight for this server or user"},
     },
 )
@@ -41,8 +43,11 @@ async def run_command(
     """
     wait = command_wait(body.timeout_s, state.settings.command_grace_s)
     request = calls.CommandRunFor(
-        user_id=user_id, server_id=server_id, idempotency_key=idempotency_key,
-        reply_by=wait.reply_by, **body.model_dump(),
+        user_id=user_id,
+        server_id=server_id,
+        idempotency_key=idempotency_key,
+        reply_by=wait.reply_by,
+        **body.model_dump(),
     )
     return await rpc.call_typed(calls.COMMANDS_RUN, request, timeout_s=wait.rpc_timeout_s)
 

@@ -67,9 +67,7 @@ async def _run(
 
 def _data_or_error(result: DockerResult) -> Any:
     if result.status == "timeout":
-        raise HTTPException(
-            status.HTTP_504_GATEWAY_TIMEOUT, result.message or "Agent did not answer"
-        )
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, result.message or "Agent did not answer")
     if not result.success:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, result.message or "Docker action failed")
     return result.data
@@ -107,12 +105,16 @@ async def container_action(
     The commands service audits it (`docker.requested` before dispatch, `docker.finished`).
     """
     result = await _run(
-        rpc, state, user_id, server_id, action, container_id, timeout_s=timeout_s,
+        rpc,
+        state,
+        user_id,
+        server_id,
+        action,
+        container_id,
+        timeout_s=timeout_s,
         idempotency_key=idempotency_key,
     )
-    return DockerActionResult(
-        command_id=result.command_id, success=result.success, message=result.message
-    )
+    return DockerActionResult(command_id=result.command_id, success=result.success, message=result.message)
 
 
 @router.get(

@@ -51,7 +51,5 @@ async def ready(state: State) -> JSONResponse:
     if down:
         log.info("not ready", extra={"services_down": down})
         body = {"status": "not_ready", "nats": "connected", "services": services}
-        return JSONResponse(
-            {"detail": f"Not answering: {', '.join(down)}", **body}, status_code=503
-        )
+        return JSONResponse({"detail": f"Not answering: {', '.join(down)}", **body}, status_code=503)
     return JSONResponse({"status": "ready", "nats": "connected", "services": services})

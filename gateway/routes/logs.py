@@ -33,7 +33,11 @@ async def query_logs(
 ) -> Response:
     """Log lines at or above `level` in the window, newest first; `Link: rel="next"` leads on."""
     request = calls.LogsQuery(
-        server_id=server_id, level=level, start=window.start, end=window.end, limit=limit,
+        server_id=server_id,
+        level=level,
+        start=window.start,
+        end=window.end,
+        limit=limit,
         cursor=cursor,
     )
     return paged_response(http, await rpc.call_paged(calls.LOGS_QUERY, request))

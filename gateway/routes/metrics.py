@@ -28,9 +28,7 @@ router = APIRouter(prefix="/metrics", tags=["metrics"])
 )
 async def latest_sample(server_id: OwnedServerId, rpc: Rpc) -> Response:
     """The latest sample, bare."""
-    return json_passthrough(
-        await rpc.call_typed(calls.METRICS_LATEST, calls.ByServer(server_id=server_id))
-    )
+    return json_passthrough(await rpc.call_typed(calls.METRICS_LATEST, calls.ByServer(server_id=server_id)))
 
 
 @router.get("/{server_id}/history", response_model=list[MetricsSample])
@@ -43,14 +41,20 @@ async def sample_history(
     cursor: CursorQuery = None,
     resolution: Annotated[
         calls.Resolution | None,
-        Query(description="raw samples, or 1m/10m/1h points (avg, with min and max); "
-              "default: the finest that keeps the window to about 1000 points."),
+        Query(
+            description="raw samples, or 1m/10m/1h points (avg, with min and max); "
+            "default: the finest that keeps the window to about 1000 points."
+        ),
     ] = None,
 ) -> Response:
     """Samples (or tier points) with start <= timestamp < end (default: the last hour),
     ascending, newest `limit`; `Link: rel="next"` leads to the older ones."""
     request = calls.MetricsHistory(
-        server_id=server_id, start=window.start, end=window.end, limit=limit, cursor=cursor,
+        server_id=server_id,
+        start=window.start,
+        end=window.end,
+        limit=limit,
+        cursor=cursor,
         resolution=resolution,
     )
     return paged_response(http, await rpc.call_paged(calls.METRICS_HISTORY, request))

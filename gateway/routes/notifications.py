@@ -48,9 +48,7 @@ async def update_channel(
 
 
 @router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_channel(
-    channel_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> Response:
+async def delete_channel(channel_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """Delete a channel (and what it still had to send)."""
     await rpc.call_typed(calls.CHANNELS_DELETE, calls.ChannelRef(user_id=user_id, channel_id=channel_id))
     await audit.record(user_id, "channel.delete", f"channel:{channel_id}")

@@ -95,7 +95,7 @@ def command_wait(timeout_s: int, grace_s: float) -> CommandWait:
 
 CursorQuery = Annotated[
     PageToken | None,
-    Query(description="Continue after an earlier page: the cursor of its `Link: rel=\"next\"`."),
+    Query(description='Continue after an earlier page: the cursor of its `Link: rel="next"`.'),
 ]
 
 

@@ -28,9 +28,7 @@ async def list_servers(user_id: CurrentUserId, rpc: Rpc) -> list[ServerPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_server(
-    body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> ServerPublic:
+async def create_server(body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> ServerPublic:
     """Register a server; give its agent an API key next (`POST /api-keys`)."""
     request = calls.ServerCreateFor(user_id=user_id, **body.model_dump())
     server = await rpc.call_typed(calls.SERVERS_CREATE, request)
@@ -41,9 +39,7 @@ async def create_server(
 @router.get("/{server_id}")
 async def get_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> ServerPublic:
     """One server."""
-    return await rpc.call_typed(
-        calls.SERVERS_GET, calls.ByUserServer(user_id=user_id, server_id=server_id)
-    )
+    return await rpc.call_typed(calls.SERVERS_GET, calls.ByUserServer(user_id=user_id, server_id=server_id))
 
 
 @router.put("/{server_id}")
@@ -60,9 +56,7 @@ async def update_server(
 
 
 @router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_server(
-    server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
-) -> Response:
+async def delete_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """Delete the server and its keys; its agent is disconnected; its alert rules go too."""
     ref = calls.ByUserServer(user_id=user_id, server_id=server_id)
     await rpc.call_typed(calls.SERVERS_DELETE, ref)
@@ -70,7 +64,9 @@ async def delete_server(
         await rpc.call_typed(calls.SERVERS_FORGET, ref)
     except RpcError as exc:
         # The server is gone either way; its rules can no longer fire (no agent can send).
-        log.warning("alert rules of a deleted server not dropped", extra={
-            "server_id": str(server_id), "code": exc.code})
+        log.warning(
+            "alert rules of a deleted server not dropped",
+            extra={"server_id": str(server_id), "code": exc.code},
+        )
     await audit.record(user_id, "server.delete", f"server:{server_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

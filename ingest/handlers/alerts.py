@@ -93,9 +93,7 @@ def register(rt: IngestRuntime) -> None:
     async def alerts_list(req: calls.AlertList) -> list[AlertPublic]:
         """The user's alerts, newest first."""
         async with rt.sessions() as session:
-            rows = await store.list_alerts(
-                session, req.user_id, req.status, req.server_id, req.limit
-            )
+            rows = await store.list_alerts(session, req.user_id, req.status, req.server_id, req.limit)
         return [alert_public(a) for a in rows]
 
     @rpc_handler(broker, subjects, calls.ALERTS_RESOLVE)
@@ -112,9 +110,7 @@ def register(rt: IngestRuntime) -> None:
         return alert_public(alert)
 
 
-async def _resolve_open(
-    session: AsyncSession, threshold: Threshold
-) -> list[tuple[Alert, AlertEventKind]]:
+async def _resolve_open(session: AsyncSession, threshold: Threshold) -> list[tuple[Alert, AlertEventKind]]:
     alerts = await store.active_alerts_of(session, threshold.id)
     for alert in alerts:
         resolve(alert, by=None)
@@ -124,8 +120,9 @@ async def _resolve_open(
 async def _rule_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     """The user's rules, counted under a per-user lock held until commit (the ceiling holds
     when creates race)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                          {"key": f"ingest.thresholds:{user_id}"})
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"ingest.thresholds:{user_id}"}
+    )
     result = await session.execute(
         select(func.count()).select_from(Threshold).where(col(Threshold.user_id) == user_id)
     )

@@ -47,14 +47,18 @@ def register(rt: IngestRuntime) -> None:
             await tiers.stored(samples)
             await evaluator.evaluate(samples)
 
-        await rt.consume(PullConsumer(
-            consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
-            metrics_writer(rt.engine, settings.retry_delay_s, stored),
-        ))
-        await rt.consume(PullConsumer(
-            consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
-            logs_writer(rt.engine, settings.retry_delay_s),
-        ))
+        await rt.consume(
+            PullConsumer(
+                consumer_spec(settings, subjects.metrics_stream, subjects.all_metrics, INGEST_METRICS),
+                metrics_writer(rt.engine, settings.retry_delay_s, stored),
+            )
+        )
+        await rt.consume(
+            PullConsumer(
+                consumer_spec(settings, subjects.logs_stream, subjects.all_logs, INGEST_LOGS),
+                logs_writer(rt.engine, settings.retry_delay_s),
+            )
+        )
         await rt.start(RetentionTask(rt.engine, settings))
 
     @rpc_handler(broker, subjects, calls.METRICS_LATEST)
@@ -79,4 +83,3 @@ def register(rt: IngestRuntime) -> None:
         """Log lines, newest first; `level` is a minimum severity."""
         async with rt.sessions() as session:
             return await history.logs_page(session, req, page_budget(rt.nc.max_payload))
-

@@ -39,8 +39,15 @@ def register(rt: IngestRuntime) -> None:
     @rt.on_ready
     async def start_notifications() -> None:
         await rt.start(NotificationSender(rt.sessions, settings))
-        await rt.consume(LateBinding(
-            consumer_spec(settings, subjects.events_stream, subjects.all_presence, INGEST_PRESENCE),
-            event_batches(INGEST_PRESENCE, PresenceEvent, rt.sessions,
-                          apply_presence(lambda: rt.publisher), settings.retry_delay_s),
-        ))
+        await rt.consume(
+            LateBinding(
+                consumer_spec(settings, subjects.events_stream, subjects.all_presence, INGEST_PRESENCE),
+                event_batches(
+                    INGEST_PRESENCE,
+                    PresenceEvent,
+                    rt.sessions,
+                    apply_presence(lambda: rt.publisher),
+                    settings.retry_delay_s,
+                ),
+            )
+        )

@@ -40,8 +40,11 @@ def event_batches(
             try:
                 accepted.append((msg, model.model_validate_json(msg.data)))
             except ValidationError as exc:
-                log.warning("%s: refused message", name, extra={
-                    "consumer": name, "subject": msg.subject, "errors": exc.error_count()})
+                log.warning(
+                    "%s: refused message",
+                    name,
+                    extra={"consumer": name, "subject": msg.subject, "errors": exc.error_count()},
+                )
                 await msg.term()
         if not accepted:
             return
@@ -49,8 +52,11 @@ def event_batches(
             async with sessions.begin() as session:
                 after_commit = await process(session, [event for _, event in accepted])
         except DB_UNAVAILABLE as exc:
-            log.warning("%s: database unavailable, batch redelivered", name,
-                        extra={"consumer": name, "error": repr(exc)})
+            log.warning(
+                "%s: database unavailable, batch redelivered",
+                name,
+                extra={"consumer": name, "error": repr(exc)},
+            )
             for msg, _ in accepted:
                 await msg.nak(delay=retry_delay_s)
             return

@@ -20,9 +20,14 @@ TEST_SEND_TIMEOUT_S = 4.0
 
 def channel_public(channel: Channel) -> ChannelPublic:
     return ChannelPublic(
-        id=channel.id, name=channel.name, url=apprise_url.mask(channel.url), enabled=channel.enabled,
-        created_at=channel.created_at, last_sent_at=channel.last_sent_at,
-        last_error=channel.last_error, last_error_at=channel.last_error_at,
+        id=channel.id,
+        name=channel.name,
+        url=apprise_url.mask(channel.url),
+        enabled=channel.enabled,
+        created_at=channel.created_at,
+        last_sent_at=channel.last_sent_at,
+        last_error=channel.last_error,
+        last_error_at=channel.last_error_at,
     )
 
 
@@ -45,8 +50,7 @@ def register(rt: IngestRuntime) -> None:
     @rpc_handler(broker, subjects, calls.CHANNELS_UPDATE)
     async def channels_update(req: calls.ChannelUpdateFor) -> ChannelPublic:
         """Partial update; a new URL clears the old one's last error; disabling drops what was queued."""
-        changes = req.model_dump(exclude_unset=True, exclude_none=True,
-                                 exclude={"user_id", "channel_id"})
+        changes = req.model_dump(exclude_unset=True, exclude_none=True, exclude={"user_id", "channel_id"})
         if "url" in changes:
             apprise_url.check(changes["url"])
         async with rt.sessions.begin() as session:

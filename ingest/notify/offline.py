@@ -52,8 +52,11 @@ def apply_presence(
             return None
         rows = await session.execute(
             select(Threshold)
-            .where(col(Threshold.server_id).in_(servers), col(Threshold.metric_type) == OFFLINE,
-                   col(Threshold.enabled))
+            .where(
+                col(Threshold.server_id).in_(servers),
+                col(Threshold.metric_type) == OFFLINE,
+                col(Threshold.enabled),
+            )
             .order_by(col(Threshold.id))
             .with_for_update()
         )

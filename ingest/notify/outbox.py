@@ -25,9 +25,7 @@ from opswire.contract.resources import AlertPublic
 # The two columns live in the alerts table beside the Alert model's (which does not need them).
 FIRED = literal_column("fired_queued", Boolean)
 RESOLVED = literal_column("resolved_queued", Boolean)
-MARK = text(
-    f"UPDATE {SCHEMA}.alerts SET fired_queued = true, resolved_queued = :resolved WHERE id = :id"
-)
+MARK = text(f"UPDATE {SCHEMA}.alerts SET fired_queued = true, resolved_queued = :resolved WHERE id = :id")
 BATCH = 200
 
 
@@ -57,8 +55,11 @@ async def queue_new_alert_events(session: AsyncSession, public_url: str) -> int:
         for kind in kinds:
             event = event_of(alert, kind)
             await notify_store.enqueue(
-                session, alert.user_id, f"{alert.id}:{kind}",
-                message.title(event), message.body(event, public_url),
+                session,
+                alert.user_id,
+                f"{alert.id}:{kind}",
+                message.title(event),
+                message.body(event, public_url),
             )
         await session.execute(MARK, {"id": alert.id, "resolved": alert.status == "resolved"})
     return len(found)

@@ -97,6 +97,12 @@ class NotificationSender(LoopTask):
                 retry_at = utc_now() + timedelta(seconds=delay)
             await notify_store.failed(session, delivery, error, retry_at)
         # Never the URL: the channel id names it.
-        log.warning("notification not delivered", extra={
-            "channel_id": str(delivery.channel_id), "event": delivery.event_key, "attempt": tries,
-            "gave_up": retry_at is None})
+        log.warning(
+            "notification not delivered",
+            extra={
+                "channel_id": str(delivery.channel_id),
+                "event": delivery.event_key,
+                "attempt": tries,
+                "gave_up": retry_at is None,
+            },
+        )

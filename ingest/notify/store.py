@@ -24,9 +24,7 @@ async def list_channels(session: AsyncSession, user_id: uuid.UUID) -> list[Chann
     return list(rows.scalars())
 
 
-async def get_channel(
-    session: AsyncSession, user_id: uuid.UUID, channel_id: uuid.UUID
-) -> Channel | None:
+async def get_channel(session: AsyncSession, user_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
     rows = await session.execute(
         select(Channel).where(col(Channel.id) == channel_id, col(Channel.user_id) == user_id)
     )
@@ -41,8 +39,15 @@ async def enqueue(
         select(col(Channel.id)).where(col(Channel.user_id) == user_id, col(Channel.enabled))
     )
     rows = [
-        {"channel_id": channel_id, "event_key": event_key, "title": title, "body": body,
-         "attempts": 0, "next_attempt_at": utc_now(), "created_at": utc_now()}
+        {
+            "channel_id": channel_id,
+            "event_key": event_key,
+            "title": title,
+            "body": body,
+            "attempts": 0,
+            "next_attempt_at": utc_now(),
+            "created_at": utc_now(),
+        }
         for channel_id in channels.scalars()
     ]
     if rows:
@@ -80,9 +85,7 @@ async def delivered(session: AsyncSession, delivery: Delivery) -> None:
     )
 
 
-async def failed(
-    session: AsyncSession, delivery: Delivery, error: str, retry_at: datetime | None
-) -> None:
+async def failed(session: AsyncSession, delivery: Delivery, error: str, retry_at: datetime | None) -> None:
     """Record the channel's last error; retry at `retry_at`, or give up (None)."""
     where = (
         col(Delivery.channel_id) == delivery.channel_id,

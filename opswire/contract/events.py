@@ -16,9 +16,7 @@ from opswire.contract.types import UtcDatetime, utc_now
 
 # A concrete NATS subject (no wildcards, no empty tokens or whitespace): a delivery
 # naming anything else could never be answered, so it is refused up front.
-ReplySubject = Annotated[
-    str, StringConstraints(max_length=255, pattern=r"^[^\s.*>]+(\.[^\s.*>]+)*$")
-]
+ReplySubject = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\s.*>]+(\.[^\s.*>]+)*$")]
 
 
 class PresenceEvent(BaseModel):

@@ -169,26 +169,41 @@ class AuditList(PagedRequest):
 
 
 AUTH_REGISTER = RpcMethod(
-    "auth", "register", UserRegister, UserPublic,
+    "auth",
+    "register",
+    UserRegister,
+    UserPublic,
     "Create a user; conflict if the email exists.",
 )
 AUTH_LOGIN = RpcMethod(
-    "auth", "login", LoginFrom, TokenPair,
+    "auth",
+    "login",
+    LoginFrom,
+    TokenPair,
     "Exchange email+password for a token pair; throttled per account (error code rate_limited).",
 )
 AUTH_REFRESH = RpcMethod(
-    "auth", "refresh", TokenRefresh, TokenPair,
+    "auth",
+    "refresh",
+    TokenRefresh,
+    TokenPair,
     "Exchange a refresh token for a new pair.",
 )
 AUTH_ME = RpcMethod("auth", "me", ByUser, UserPublic, "The user.")
 AUTH_LOGOUT = RpcMethod("auth", "logout", SessionRef, Flags, "End one session of the user.")
 AUTH_LOGOUT_ALL = RpcMethod("auth", "logout_all", ByUser, Flags, "End every session of the user.")
 AUTH_PASSWORD = RpcMethod(
-    "auth", "password", PasswordChangeFor, Flags,
+    "auth",
+    "password",
+    PasswordChangeFor,
+    Flags,
     "Change the password; ends every session but `session_id`.",
 )
 AUTH_REVOKED_SESSIONS = RpcMethod(
-    "auth", "sessions.revoked", NoArgs, list[uuid.UUID],
+    "auth",
+    "sessions.revoked",
+    NoArgs,
+    list[uuid.UUID],
     "Sessions ended so recently that access tokens of theirs may still be unexpired.",
 )
 AUTH_VERIFY_KEY = RpcMethod("auth", "verify_key", VerifyKey, AgentIdentity, "API key -> AgentIdentity.")
@@ -199,13 +214,19 @@ SERVERS_GET = RpcMethod("auth", "servers.get", ByUserServer, ServerPublic)
 SERVERS_UPDATE = RpcMethod("auth", "servers.update", ServerUpdateFor, ServerPublic)
 SERVERS_DELETE = RpcMethod("auth", "servers.delete", ByUserServer, Flags, "Also closes the agent.")
 KEYS_CREATE = RpcMethod(
-    "auth", "keys.create", ApiKeyCreateFor, ApiKeyCreated,
+    "auth",
+    "keys.create",
+    ApiKeyCreateFor,
+    ApiKeyCreated,
     "Reply holds the plain key, once.",
 )
 KEYS_LIST = RpcMethod("auth", "keys.list", ApiKeyList, list[ApiKeyPublic])
 KEYS_REVOKE = RpcMethod("auth", "keys.revoke", ApiKeyRevoke, ApiKeyPublic, "Also closes the agent.")
 AUDIT_LIST = RpcMethod(
-    "auth", "audit.list", AuditList, list[AuditEntry],
+    "auth",
+    "audit.list",
+    AuditList,
+    list[AuditEntry],
     "The user's audit log, newest first.",
 )
 
@@ -271,15 +292,24 @@ class AlertRef(_Req):
 
 
 METRICS_LATEST = RpcMethod(
-    "ingest", "metrics.latest", ByServer, StoredSample,
+    "ingest",
+    "metrics.latest",
+    ByServer,
+    StoredSample,
     "Latest sample; not_found if none.",
 )
 METRICS_HISTORY = RpcMethod(
-    "ingest", "metrics.history", MetricsHistory, list[StoredSample],
+    "ingest",
+    "metrics.history",
+    MetricsHistory,
+    list[StoredSample],
     "start <= ts < end, ascending.",
 )
 LOGS_QUERY = RpcMethod(
-    "ingest", "logs.query", LogsQuery, list[StoredSample],
+    "ingest",
+    "logs.query",
+    LogsQuery,
+    list[StoredSample],
     "Newest first; level is a minimum.",
 )
 THRESHOLDS_LIST = RpcMethod("ingest", "thresholds.list", ThresholdList, list[ThresholdPublic])
@@ -289,7 +319,10 @@ THRESHOLDS_DELETE = RpcMethod("ingest", "thresholds.delete", ThresholdRef, type(
 ALERTS_LIST = RpcMethod("ingest", "alerts.list", AlertList, list[AlertPublic])
 ALERTS_RESOLVE = RpcMethod("ingest", "alerts.resolve", AlertRef, AlertPublic)
 SERVERS_FORGET = RpcMethod(
-    "ingest", "servers.forget", ByUserServer, Counts,
+    "ingest",
+    "servers.forget",
+    ByUserServer,
+    Counts,
     "A server was deleted: drop its thresholds and resolve its open alerts (history is kept).",
 )
 
@@ -313,7 +346,10 @@ CHANNELS_CREATE = RpcMethod("ingest", "channels.create", ChannelCreateFor, Chann
 CHANNELS_UPDATE = RpcMethod("ingest", "channels.update", ChannelUpdateFor, ChannelPublic)
 CHANNELS_DELETE = RpcMethod("ingest", "channels.delete", ChannelRef, type(None))
 CHANNELS_TEST = RpcMethod(
-    "ingest", "channels.test", ChannelRef, ChannelTestResult,
+    "ingest",
+    "channels.test",
+    ChannelRef,
+    ChannelTestResult,
     "Send a test notification now; the reply says whether it went out.",
 )
 
@@ -352,7 +388,10 @@ class DockerRun(_Req):
 
 
 COMMANDS_RUN = RpcMethod(
-    "commands", "run", CommandRunFor, CommandResult,
+    "commands",
+    "run",
+    CommandRunFor,
+    CommandResult,
     "Run and wait; conflict if agent offline.",
 )
 COMMANDS_HISTORY = RpcMethod("commands", "history", CommandHistory, list[CommandResult], "Newest first.")
@@ -369,4 +408,3 @@ AUTH_PING = RpcMethod("auth", "ping", Ping, Status, "Readiness probe.")
 INGEST_PING = RpcMethod("ingest", "ping", Ping, Status, "Readiness probe.")
 COMMANDS_PING = RpcMethod("commands", "ping", Ping, Status, "Readiness probe.")
 PINGS = (AUTH_PING, INGEST_PING, COMMANDS_PING)
-

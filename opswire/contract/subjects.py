@@ -118,11 +118,8 @@ class Subjects:
             StreamSpec(self.metrics_stream, [self.all_metrics], max_age_s=7 * day),
             StreamSpec(self.logs_stream, [self.all_logs], max_age_s=7 * day),
             StreamSpec(self.alerts_stream, [self.all_alerts], max_age_s=30 * day),
-            StreamSpec(
-                self.events_stream, [self.all_presence, self.all_command_results], max_age_s=30 * day
-            ),
+            StreamSpec(self.events_stream, [self.all_presence, self.all_command_results], max_age_s=30 * day),
             # Apart from the public events, so the read-only `subscriber` role can be given
             # the whole events stream without anyone's audit log.
             StreamSpec(self.audit_stream, [self.all_audit], max_age_s=30 * day),
         ]
-

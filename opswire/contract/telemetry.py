@@ -88,9 +88,7 @@ class LogLevel(IntEnum):
         try:
             return cls[name]
         except KeyError:
-            raise ValueError(
-                "level must be one of debug, info, warning, error, critical"
-            ) from None
+            raise ValueError("level must be one of debug, info, warning, error, critical") from None
 
 
 LevelName = Literal["debug", "info", "warning", "error", "critical"]

@@ -21,9 +21,7 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
-]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)

@@ -32,20 +32,39 @@ async def _provision(http: httpx.AsyncClient, state_file: Path) -> dict[str, Any
                 return state
     password = secrets.token_urlsafe(12)
     email = DEMO_EMAIL
-    reply = await http.post("/api/v1/auth/register", json={"email": email, "password": password,
-                                                            "full_name": "opswire demo"})
+    reply = await http.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, "full_name": "opswire demo"}
+    )
     if reply.status_code == 409:  # the account exists but its state file is gone
         email = f"demo-{secrets.token_hex(4)}@example.com"
         reply = await http.post("/api/v1/auth/register", json={"email": email, "password": password})
     reply.raise_for_status()
     token = await _login(http, email, password)
     headers = {"Authorization": f"Bearer {token}"}
-    server = (await http.post("/api/v1/servers", headers=headers, json={
-        "name": socket.gethostname(), "hostname": socket.gethostname(),
-        "description": "This machine (opswire up --demo)",
-    })).raise_for_status().json()
-    key = (await http.post("/api/v1/api-keys", headers=headers,
-                           json={"server_id": server["id"], "name": "demo agent"})).raise_for_status().json()
+    server = (
+        (
+            await http.post(
+                "/api/v1/servers",
+                headers=headers,
+                json={
+                    "name": socket.gethostname(),
+                    "hostname": socket.gethostname(),
+                    "description": "This machine (opswire up --demo)",
+                },
+            )
+        )
+        .raise_for_status()
+        .json()
+    )
+    key = (
+        (
+            await http.post(
+                "/api/v1/api-keys", headers=headers, json={"server_id": server["id"], "name": "demo agent"}
+            )
+        )
+        .raise_for_status()
+        .json()
+    )
     state = {"email": email, "password": password, "server_id": server["id"], "api_key": key["key"]}
     state_file.touch(mode=0o600)
     state_file.write_text(json.dumps(state))
@@ -56,8 +75,13 @@ async def start_demo_agent(base_url: str, data_dir: Path, supervisor: Supervisor
     async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as http:
         state = await _provision(http, data_dir / "demo.json")
     # The key goes through the environment, never argv (visible in ps).
-    supervisor.add(Child("agent", [sys.executable, "-m", "opswire", "agent", "--url", base_url],
-                         {"OPSWIRE_API_KEY": state["api_key"]}))
+    supervisor.add(
+        Child(
+            "agent",
+            [sys.executable, "-m", "opswire", "agent", "--url", base_url],
+            {"OPSWIRE_API_KEY": state["api_key"]},
+        )
+    )
     await supervisor.start()
     return (
         "Demo: an agent for this machine is running.\n"

@@ -80,8 +80,14 @@ class EmbeddedNats:
     the server lets anyone in, which only tools that never leave a test should want.
     """
 
-    def __init__(self, store_dir: Path, host: str = "127.0.0.1", port: int | None = None,
-                 log_file: Path | None = None, authorization: str | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_file: Path | None = None,
+        authorization: str | None = None,
+    ) -> None:
         self.store_dir = store_dir
         self.host = host
         self.port = port or free_port(host)
@@ -100,8 +106,18 @@ class EmbeddedNats:
         config.touch(mode=0o600)
         config.chmod(0o600)
         config.write_text(f"max_payload: {MAX_PAYLOAD}\n" + (self.authorization or ""))
-        args = [nats_server_binary(), "-c", str(config), "-a", self.host, "-p", str(self.port), "-js",
-                "-sd", str(self.store_dir)]
+        args = [
+            nats_server_binary(),
+            "-c",
+            str(config),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+        ]
         if self.log_file is not None:
             args += ["-l", str(self.log_file)]
         self.process = subprocess.Popen(

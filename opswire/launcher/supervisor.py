@@ -61,8 +61,11 @@ class Supervisor:
         env.update(child.env)
         env["PYTHONUNBUFFERED"] = "1"
         return await asyncio.create_subprocess_exec(
-            *child.argv, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *child.argv,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
         )
 

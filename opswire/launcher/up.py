@@ -94,7 +94,8 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
                 os.environ.get("OPSWIRE_STREAM_PREFIX", "OPSWIRE"),
             )
             embedded_nats = EmbeddedNats(
-                data_dir / "nats", log_file=data_dir / "nats-server.log",
+                data_dir / "nats",
+                log_file=data_dir / "nats-server.log",
                 authorization=authorization_block(subjects, credentials.passwords),
             )
             await asyncio.to_thread(embedded_nats.start)
@@ -136,8 +137,16 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             from opswire.launcher.demo import start_demo_agent
 
             demo_note = await start_demo_agent(base_url, data_dir, supervisor)
-        _banner(base_url, nats_url, db_where, data_dir, time.monotonic() - started, demo_note,
-                credentials, {name: f"http://{host}:{p}" for name, p in metrics_ports.items()})
+        _banner(
+            base_url,
+            nats_url,
+            db_where,
+            data_dir,
+            time.monotonic() - started,
+            demo_note,
+            credentials,
+            {name: f"http://{host}:{p}" for name, p in metrics_ports.items()},
+        )
         await supervisor.wait()
         return 0
     finally:
@@ -156,15 +165,21 @@ def _metrics_ports(host: str, data_dir: Path) -> dict[Role, int]:
     """A free ops port per service (OPSWIRE_METRICS_PORT), also written to the data dir as a
     Prometheus file_sd target list (deploy/prometheus/prometheus.yml reads it)."""
     ports = {name: free_port(host) for name in SERVICE_ORDER}
-    targets = [
-        {"targets": [f"{host}:{port}"], "labels": {"service": name}} for name, port in ports.items()
-    ]
+    targets = [{"targets": [f"{host}:{port}"], "labels": {"service": name}} for name, port in ports.items()]
     (data_dir / PROMETHEUS_TARGETS).write_text(json.dumps(targets, indent=2) + "\n")
     return ports
 
 
-def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s: float,
-            demo_note: str, credentials: Credentials | None, ops_urls: dict[Role, str]) -> None:
+def _banner(
+    base_url: str,
+    nats_url: str,
+    db_where: str,
+    data_dir: Path,
+    took_s: float,
+    demo_note: str,
+    credentials: Credentials | None,
+    ops_urls: dict[Role, str],
+) -> None:
     nats_line = f"  NATS      {nats_url}"
     if credentials is not None:
         # Only the read-only door is printed: the services' secrets stay in their files.
@@ -173,7 +188,7 @@ def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s:
         nats_line += (
             "   (credentials required)\n"
             f"            other systems connect read-only as: nats://subscriber:{subscriber}@{host_port}\n"
-            f"            (user \"subscriber\", password in {credentials.file('subscriber').resolve()})"
+            f'            (user "subscriber", password in {credentials.file("subscriber").resolve()})'
         )
     lines = [
         "",
@@ -188,9 +203,9 @@ def _banner(base_url: str, nats_url: str, db_where: str, data_dir: Path, took_s:
         "",
         "Create a user and log in:",
         f"  curl -s -X POST {base_url}/api/v1/auth/register -H 'content-type: application/json' \\",
-        "       -d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\"}'",
+        '       -d \'{"email":"you@example.com","password":"a-long-password"}\'',
         f"  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\",
-        "       -d '{\"email\":\"you@example.com\",\"password\":\"a-long-password\"}'",
+        '       -d \'{"email":"you@example.com","password":"a-long-password"}\'',
     ]
     if demo_note:
         lines += ["", demo_note]

@@ -18,13 +18,16 @@ def async_url(url: str) -> str:
     """Accept postgres://, postgresql:// and postgresql+asyncpg:// alike."""
     for plain in ("postgres://", "postgresql://"):
         if url.startswith(plain):
-            return "postgresql+asyncpg://" + url[len(plain):]
+            return "postgresql+asyncpg://" + url[len(plain) :]
     return url
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
         hide_parameters=True,  # SQL errors must not log password or key hashes
     )
 

@@ -38,8 +38,10 @@ def rpc_handler(
     def register(handler: Callable[[Req], Awaitable[Any]]) -> Callable[[Req], Awaitable[Any]]:
         async def endpoint(msg: NatsMessage) -> bytes:
             if from_stream(msg.reply_to):
-                log.warning("ignored a stream message pushed onto an RPC subject",
-                            extra={"rpc": f"{method.service}.{method.method}"})
+                log.warning(
+                    "ignored a stream message pushed onto an RPC subject",
+                    extra={"rpc": f"{method.service}.{method.method}"},
+                )
                 return b""
             with metrics.rpc_timer(f"{method.service}.{method.method}"):
                 return await handle_request(method, handler, msg.body)
@@ -63,6 +65,9 @@ def subscribe_rpc(
     endpoint.__name__ = handler.__name__
     subject = rpc_subject(subjects, method)
     broker.subscriber(
-        subject, queue=method.service, title=subject, description=method.doc or handler.__doc__ or "",
+        subject,
+        queue=method.service,
+        title=subject,
+        description=method.doc or handler.__doc__ or "",
         **options,
     )(endpoint)

@@ -74,9 +74,7 @@ async def newest_first_page(
     more = None
     if request.resume is None:
         edge = (
-            await session.execute(
-                query.with_only_columns(timestamp, key).offset(request.limit - 1).limit(2)
-            )
+            await session.execute(query.with_only_columns(timestamp, key).offset(request.limit - 1).limit(2))
         ).all()
         if len(edge) == 2:
             more = encode_cursor(edge[0][0], str(edge[0][1]))

@@ -23,7 +23,10 @@ from pythonjsonlogger.json import JsonFormatter
 LogFormat = Literal["text", "json"]
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message",
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 _BARE = re.compile(r"^[^\s\"=]+$")
 
@@ -59,7 +62,8 @@ def _json_formatter() -> logging.Formatter:
 def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        _json_formatter() if fmt == "json"
+        _json_formatter()
+        if fmt == "json"
         else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()

@@ -86,19 +86,22 @@ async def connect(
             refused.set()
         await _on_error(exc)
 
-    connecting = asyncio.ensure_future(nats.connect(
-        servers=settings.nats_servers,
-        name=name,
-        error_cb=on_error,
-        disconnected_cb=_on_disconnected,
-        reconnected_cb=_on_reconnected,
-        **CONNECT_OPTIONS,
-        **identity_options(settings, role),
-    ))
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers=settings.nats_servers,
+            name=name,
+            error_cb=on_error,
+            disconnected_cb=_on_disconnected,
+            reconnected_cb=_on_reconnected,
+            **CONNECT_OPTIONS,
+            **identity_options(settings, role),
+        )
+    )
     waiting = asyncio.ensure_future(refused.wait())
     try:
-        done, _ = await asyncio.wait({connecting, waiting}, timeout=startup_timeout_s,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {connecting, waiting}, timeout=startup_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
     except asyncio.CancelledError:
         await stop_connecting(connecting)  # SIGTERM/SIGINT while waiting
         raise
@@ -144,7 +147,9 @@ class StreamLimits:
 
 
 def stream_configs(
-    subjects: Subjects, only: Iterable[str] | None = None, replicas: int = 1,
+    subjects: Subjects,
+    only: Iterable[str] | None = None,
+    replicas: int = 1,
     limits: StreamLimits | None = None,
 ) -> list[StreamConfig]:
     """The configs of opswire's streams (those named in `only`, by stream name, if given),
@@ -206,8 +211,11 @@ def _refused(action: str, stream: str, replicas: int, exc: APIError) -> StreamSe
 
 
 async def ensure_streams(
-    js: JetStreamContext, subjects: Subjects, role: Role | None = None,
-    replicas: int | None = None, limits: StreamLimits | None = None,
+    js: JetStreamContext,
+    subjects: Subjects,
+    role: Role | None = None,
+    replicas: int | None = None,
+    limits: StreamLimits | None = None,
 ) -> list[str]:
     """Create the streams `role` owns (every stream: None, for tools and tests) if
     missing, with `replicas` copies (OPSWIRE_STREAM_REPLICAS; None: 1, and an existing
@@ -256,9 +264,14 @@ class StreamKeeper(LoopTask):
     tool), and tells `on_recreated` so consumers can be set up again."""
 
     def __init__(
-        self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 5.0,
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        role: Role,
+        interval_s: float = 5.0,
         on_recreated: Callable[[list[str]], Awaitable[None]] | None = None,
-        replicas: int | None = None, limits: StreamLimits | None = None,
+        replicas: int | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         super().__init__(self._keep, name=f"streams-{role}")
         self._js = js
@@ -278,8 +291,9 @@ class StreamKeeper(LoopTask):
                     self._js, self._subjects, self._role, self._replicas, self._limits
                 )
                 if created:
-                    log.warning("streams were missing and have been recreated",
-                                extra={"streams": ",".join(created)})
+                    log.warning(
+                        "streams were missing and have been recreated", extra={"streams": ",".join(created)}
+                    )
                     if self._on_recreated is not None:
                         await self._on_recreated(created)
                 failing = False

@@ -82,9 +82,7 @@ class AnyDeployment(Subjects):
     def __init__(self) -> None:
         super().__init__(prefix="*", stream_prefix="*")
 
-    metrics_stream = logs_stream = alerts_stream = events_stream = audit_stream = property(
-        lambda self: "*"
-    )
+    metrics_stream = logs_stream = alerts_stream = events_stream = audit_stream = property(lambda self: "*")
 
 
 # --- complete server configs (`opswire nats-config`, deploy/nats/*.conf, k8s) -------------
@@ -202,8 +200,10 @@ def _cluster(route_nodes: list[int]) -> str:
 def _route_env_notes(nodes: list[int], host: str) -> list[str]:
     return [
         f"{ROUTE_PASSWORD_ENV} (the same on every node), and the route URLs:",
-        *[f"{route_url_env(n)}=nats-route://{ROUTE_USER}:${ROUTE_PASSWORD_ENV}@{host.format(n=n)}:{ROUTE_PORT}"
-          for n in nodes],
+        *[
+            f"{route_url_env(n)}=nats-route://{ROUTE_USER}:${ROUTE_PASSWORD_ENV}@{host.format(n=n)}:{ROUTE_PORT}"
+            for n in nodes
+        ],
     ]
 
 

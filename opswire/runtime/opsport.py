@@ -69,11 +69,13 @@ def ops_app(checks: ReadyChecks) -> Starlette:
     async def metrics(_request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -106,13 +108,17 @@ class OpsServer:
         sock = bind(self._host, self._requested_port)
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            ops_app(self._checks), log_config=None, lifespan="off", access_log=False,
+            ops_app(self._checks),
+            log_config=None,
+            lifespan="off",
+            access_log=False,
             timeout_graceful_shutdown=1,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="opswire-ops-port")
-        log.info("ops port open (/health, /ready, /metrics)",
-                 extra={"url": f"http://{self._host}:{self.port}"})
+        log.info(
+            "ops port open (/health, /ready, /metrics)", extra={"url": f"http://{self._host}:{self.port}"}
+        )
 
     async def stop(self) -> None:
         server, task, self._server, self._task = self._server, self._task, None, None

@@ -85,8 +85,11 @@ class OutageLog:
         if self._last_report is not None and now - self._last_report < self._interval_s:
             return
         self._log.warning(
-            "%s (%d times since the last report): %s", self._message, self._unreported,
-            one_line(exc), extra={**fields, "failures": self._unreported, "error": type(exc).__name__},
+            "%s (%d times since the last report): %s",
+            self._message,
+            self._unreported,
+            one_line(exc),
+            extra={**fields, "failures": self._unreported, "error": type(exc).__name__},
         )
         self._last_report = now
         self._unreported = 0
@@ -96,7 +99,9 @@ class OutageLog:
         if not self._total:
             return
         self._log.info(
-            "%s: recovered after %d failures", self._message, self._total,
+            "%s: recovered after %d failures",
+            self._message,
+            self._total,
             extra={**fields, "failures": self._total},
         )
         self._total = 0

@@ -36,7 +36,8 @@ INGEST_PRESENCE = "ingest-presence"
 DURABLES: dict[Role, tuple[tuple[str, str], ...]] = {
     "auth": (("events_stream", AUTH_PRESENCE), ("audit_stream", AUTH_AUDIT)),
     "ingest": (
-        ("metrics_stream", INGEST_METRICS), ("logs_stream", INGEST_LOGS),
+        ("metrics_stream", INGEST_METRICS),
+        ("logs_stream", INGEST_LOGS),
         ("events_stream", INGEST_PRESENCE),
     ),
 }
@@ -123,26 +124,38 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
     inbox = f"{inbox_prefix(role)}.>"
     durables = [(stream(attr), name) for attr, name in DURABLES.get(role, ())]
     owned = [api for attr in OWNED_STREAMS.get(role, ()) for api in _owner_api(stream(attr))]
-    owned += [api for attr in OWNED_STREAMS.get(role, ()) if attr in PUBLIC_STREAMS
-              for api in _warden_api(stream(attr))]
+    owned += [
+        api
+        for attr in OWNED_STREAMS.get(role, ())
+        if attr in PUBLIC_STREAMS
+        for api in _warden_api(stream(attr))
+    ]
     pulls = [api for s, d in durables for api in _durable_api(s, d)]
     if role == "gateway":
         return Permissions(
             publish_allow=[
-                f"{p}.metrics.*", f"{p}.logs.*", f"{p}.agents.*.*", f"{p}.audit.*",
-                f"{p}.presence.heartbeat", f"{p}.agent.*.control", f"{p}.rpc.>",
+                f"{p}.metrics.*",
+                f"{p}.logs.*",
+                f"{p}.agents.*.*",
+                f"{p}.audit.*",
+                f"{p}.presence.heartbeat",
+                f"{p}.agent.*.control",
+                f"{p}.rpc.>",
             ],
             subscribe_allow=[
-                f"{p}.agent.*.inbox", f"{p}.agent.*.control", f"{p}.metrics.*", f"{p}.logs.*",
-                f"{p}.alerts.*", f"{p}.sessions.revoked", inbox,
+                f"{p}.agent.*.inbox",
+                f"{p}.agent.*.control",
+                f"{p}.metrics.*",
+                f"{p}.logs.*",
+                f"{p}.alerts.*",
+                f"{p}.sessions.revoked",
+                inbox,
             ],
             allow_responses=True,  # delivery acks to the commands service
         )
     if role == "auth":
         return Permissions(
-            publish_allow=[
-                f"{p}.agent.*.control", f"{p}.sessions.revoked", "$JS.API.INFO", *owned, *pulls
-            ],
+            publish_allow=[f"{p}.agent.*.control", f"{p}.sessions.revoked", "$JS.API.INFO", *owned, *pulls],
             subscribe_allow=[f"{p}.rpc.auth.>", f"{p}.presence.heartbeat", inbox],
             allow_responses=True,
         )
@@ -160,7 +173,9 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
         )
     if role == "subscriber":
         service_durables = [
-            (stream(attr), name) for durables_of in DURABLES.values() for attr, name in durables_of
+            (stream(attr), name)
+            for durables_of in DURABLES.values()
+            for attr, name in durables_of
             if attr in PUBLIC_STREAMS
         ]
         # The nameless create carries the consumer's name only in its payload, where no
@@ -169,15 +184,21 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
         nameless = sorted({f"$JS.API.CONSUMER.CREATE.{s}" for s, _ in service_durables})
         return Permissions(
             publish_allow=[
-                "$JS.API.INFO", "$JS.API.STREAM.NAMES",
+                "$JS.API.INFO",
+                "$JS.API.STREAM.NAMES",
                 *[api for attr in PUBLIC_STREAMS for api in _reader_api(stream(attr))],
             ],
             publish_deny=[
-                *nameless, *[api for s, d in service_durables for api in _service_durable_denials(s, d)]
+                *nameless,
+                *[api for s, d in service_durables for api in _service_durable_denials(s, d)],
             ],
             subscribe_allow=[
-                f"{p}.metrics.>", f"{p}.logs.>", f"{p}.alerts.>", f"{p}.agents.>",
-                f"{p}.commands.*.results", inbox,
+                f"{p}.metrics.>",
+                f"{p}.logs.>",
+                f"{p}.alerts.>",
+                f"{p}.agents.>",
+                f"{p}.commands.*.results",
+                inbox,
             ],
         )
     raise ValueError(f"unknown role {role!r}")

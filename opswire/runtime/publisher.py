@@ -156,9 +156,7 @@ class Publisher:
         self._wakeup.set()
         return True
 
-    async def publish_acked(
-        self, subject: str, payload: bytes, msg_id: str, timeout_s: float
-    ) -> bool:
+    async def publish_acked(self, subject: str, payload: bytes, msg_id: str, timeout_s: float) -> bool:
         """Publish now and wait until JetStream has stored it, retrying under the same
         Nats-Msg-Id for up to `timeout_s`; False if it was not confirmed in time.
 

@@ -52,8 +52,15 @@ log = logging.getLogger(__name__)
 _database_outage = OutageLog(log, "rpc: database unavailable")
 
 ErrorCode = Literal[
-    "invalid", "unauthorized", "forbidden", "not_found", "conflict", "timeout", "unavailable",
-    "internal", "rate_limited",
+    "invalid",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "timeout",
+    "unavailable",
+    "internal",
+    "rate_limited",
 ]
 HTTP_STATUS: dict[str, int] = {
     "invalid": 422,
@@ -239,8 +246,10 @@ class RpcClient:
         try:
             return adapter.validate_python(data)
         except ValidationError as exc:
-            log.error("malformed rpc reply", extra={
-                "rpc": f"{method.service}.{method.method}", "errors": exc.error_count()})
+            log.error(
+                "malformed rpc reply",
+                extra={"rpc": f"{method.service}.{method.method}", "errors": exc.error_count()},
+            )
             raise RpcError("internal", "Malformed reply") from None
 
     async def call(
@@ -283,7 +292,8 @@ class RpcClient:
         error = reply.get("error") or {}
         retry_after = error.get("retry_after_s")
         raise RpcError(
-            error.get("code", "internal"), error.get("detail"),
+            error.get("code", "internal"),
+            error.get("detail"),
             retry_after if isinstance(retry_after, int) and retry_after >= 0 else None,
         )
 
@@ -304,7 +314,10 @@ class PagedReply:
     """A list answer arriving page by page; memory is one page at a time."""
 
     def __init__(
-        self, client: RpcClient, method: RpcMethod[Any, Any], request: PagedRequest,
+        self,
+        client: RpcClient,
+        method: RpcMethod[Any, Any],
+        request: PagedRequest,
         first: dict[str, Any],
     ) -> None:
         self._client = client

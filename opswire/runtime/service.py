@@ -120,7 +120,8 @@ class ServiceRuntime:
         self._readiness_outage = OutageLog(log, "readiness check: database unavailable")
         self._ops = (
             OpsServer(settings.metrics_host, settings.metrics_port, self._ready_checks)
-            if _ops_port_wanted.get() else None
+            if _ops_port_wanted.get()
+            else None
         )
         self._register_ping()
 
@@ -208,7 +209,10 @@ class ServiceRuntime:
                 # binds a consumer to them.
                 try:
                     await ensure_streams(
-                        self.js, self.subjects, self.role, self.settings.stream_replicas,
+                        self.js,
+                        self.subjects,
+                        self.role,
+                        self.settings.stream_replicas,
                         self.stream_limits(),
                     )
                 except StreamSetupError as exc:
@@ -243,26 +247,27 @@ class ServiceRuntime:
         where = make_url(self.settings.database_url).render_as_string(hide_password=True)
         self._engine = create_engine(self.settings.database_url, self.settings.db_pool_size)
         try:
-            await asyncio.wait_for(
-                migrate(self._engine, self._schema, self._migrations), STARTUP_TIMEOUT_S
-            )
+            await asyncio.wait_for(migrate(self._engine, self._schema, self._migrations), STARTUP_TIMEOUT_S)
         except TimeoutError:
             raise StartupError(
                 f"cannot reach the database at {where} within {STARTUP_TIMEOUT_S:g} s"
             ) from None
         except (OSError, DBAPIError) as exc:
             reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-            raise StartupError(
-                f"cannot reach the database at {where}: {_one_line(reason)}"
-            ) from None
+            raise StartupError(f"cannot reach the database at {where}: {_one_line(reason)}") from None
         self._sessions = session_factory(self._engine)
 
     async def _subscribed(self) -> None:
         if self.role in OWNED_STREAMS:
-            await self.start(StreamKeeper(
-                self.js, self.subjects, self.role, replicas=self.settings.stream_replicas,
-                limits=self.stream_limits(),
-            ))
+            await self.start(
+                StreamKeeper(
+                    self.js,
+                    self.subjects,
+                    self.role,
+                    replicas=self.settings.stream_replicas,
+                    limits=self.stream_limits(),
+                )
+            )
             await self.start(ConsumerWarden(self.js, self.subjects, self.role))
         for hook in self._ready:
             await hook()
@@ -351,9 +356,7 @@ async def serve(app: FastStream) -> None:
             loop.remove_signal_handler(sig)
 
 
-def run_service(
-    role: Role, settings_class: type[S], create_app: Callable[[S], FastStream]
-) -> None:
+def run_service(role: Role, settings_class: type[S], create_app: Callable[[S], FastStream]) -> None:
     """The entry point of `opswire <role>`: a start-up failure is one line and exit 1."""
     program = f"opswire {role}"
     settings = load_settings(settings_class, program)

@@ -60,12 +60,16 @@ class CommonSettings(BaseSettings):
     )
     log_level: LogLevelName = Field(default="INFO")
     stream_replicas: int = Field(
-        default=1, ge=1, le=5,
+        default=1,
+        ge=1,
+        le=5,
         description="Copies of every JetStream stream and durable consumer: 1 on one NATS "
         "node, 3 in a 3-node cluster (DESIGN §4 Streams).",
     )
     stream_max_bytes: int = Field(
-        default=1024**3, ge=1024**2, le=1024**5,
+        default=1024**3,
+        ge=1024**2,
+        le=1024**5,
         description="Largest size of every JetStream stream, in bytes; a full stream refuses "
         "new publishes (DESIGN §4 Streams).",
     )
@@ -73,11 +77,13 @@ class CommonSettings(BaseSettings):
     # This process's NATS identity (DESIGN §4: one per role). `opswire up` hands each
     # child its own; a password file keeps the secret out of the environment.
     nats_user: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPSWIRE_NATS_USER", "NATS_USER"),
+        default=None,
+        validation_alias=AliasChoices("OPSWIRE_NATS_USER", "NATS_USER"),
         description="NATS user name of this process's role.",
     )
     nats_password: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPSWIRE_NATS_PASSWORD", "NATS_PASSWORD"),
+        default=None,
+        validation_alias=AliasChoices("OPSWIRE_NATS_PASSWORD", "NATS_PASSWORD"),
         description="NATS password (or use OPSWIRE_NATS_PASSWORD_FILE).",
     )
     nats_password_file: Path | None = Field(default=None, description="File holding the NATS password.")
@@ -89,11 +95,14 @@ class CommonSettings(BaseSettings):
     nats_tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
     # The ops port (DESIGN §10): /health, /ready (own dependencies), Prometheus /metrics.
     metrics_host: str = Field(
-        default="127.0.0.1", min_length=1,
+        default="127.0.0.1",
+        min_length=1,
         description="Address of the ops port (/health, /ready, /metrics); 0.0.0.0 in a container.",
     )
     metrics_port: int = Field(
-        default=9180, ge=0, le=65_535,
+        default=9180,
+        ge=0,
+        le=65_535,
         description="Port of /health, /ready and Prometheus /metrics (0: any free port, logged).",
     )
     log_format: Literal["text", "json"] = Field(
@@ -184,9 +193,7 @@ class JwtSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OPSWIRE_", extra="ignore")
 
-    jwt_secret: str = Field(
-        description="HS256 secret, at least 32 characters. There is no default."
-    )
+    jwt_secret: str = Field(description="HS256 secret, at least 32 characters. There is no default.")
     access_token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_s: int = Field(default=7 * 86_400, ge=60, le=365 * 86_400)
 
@@ -208,8 +215,18 @@ MIN_SECRET_CHARS = 32
 # only as a word of its own. Either way a random token contains one by chance with
 # negligible probability (the tests check that).
 _PLACEHOLDER_WORDS = (
-    "changeme", "changethis", "replace", "placeholder", "example", "secrethere",
-    "yoursecret", "insertsecret", "xxxxxx", "password", "notasecret", "insecure",
+    "changeme",
+    "changethis",
+    "replace",
+    "placeholder",
+    "example",
+    "secrethere",
+    "yoursecret",
+    "insertsecret",
+    "xxxxxx",
+    "password",
+    "notasecret",
+    "insecure",
 )
 _PLACEHOLDER_TOKENS = re.compile(r"(?:^|[^a-z0-9])(?:x{4,}|todo|fixme|dummy|sample)(?:[^a-z0-9]|$)")
 # Limits that even 32 random hex digits (the shortest random secret accepted) miss with

@@ -56,7 +56,10 @@ class TokenService:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def issue_pair(
-        self, user_id: uuid.UUID, session_id: uuid.UUID | None = None, generation: int = 0,
+        self,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID | None = None,
+        generation: int = 0,
         refresh_until: datetime | None = None,
     ) -> TokenPair:
         """An access and a refresh token; `refresh_until` caps the refresh token (a

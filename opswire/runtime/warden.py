@@ -28,8 +28,10 @@ LIST_PAGE = 256  # nats-server's page size for consumer lists
 
 
 def misdirected(deliver_subject: str | None) -> bool:
-    return deliver_subject is not None and deliver_subject != "" and not deliver_subject.startswith(
-        ALLOWED_DELIVERY
+    return (
+        deliver_subject is not None
+        and deliver_subject != ""
+        and not deliver_subject.startswith(ALLOWED_DELIVERY)
     )
 
 
@@ -48,9 +50,14 @@ async def remove_misdirected(js: JetStreamContext, streams: list[str]) -> list[s
                 if misdirected(info.config.deliver_subject):
                     await js.delete_consumer(stream, str(info.name))
                     removed.append(f"{stream}/{info.name}")
-                    log.warning("deleted a push consumer aimed at an internal subject",
-                                extra={"stream": stream, "consumer": info.name,
-                                       "deliver_subject": info.config.deliver_subject})
+                    log.warning(
+                        "deleted a push consumer aimed at an internal subject",
+                        extra={
+                            "stream": stream,
+                            "consumer": info.name,
+                            "deliver_subject": info.config.deliver_subject,
+                        },
+                    )
             if len(page) < LIST_PAGE:
                 break
             offset += len(page)
@@ -58,9 +65,7 @@ async def remove_misdirected(js: JetStreamContext, streams: list[str]) -> list[s
 
 
 class ConsumerWarden(LoopTask):
-    def __init__(
-        self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 1.0
-    ) -> None:
+    def __init__(self, js: JetStreamContext, subjects: Subjects, role: Role, interval_s: float = 1.0) -> None:
         super().__init__(self._watch, name=f"warden-{role}")
         self._js = js
         self._streams = guarded_streams(subjects, role)

@@ -92,9 +92,7 @@ class FakeGateway:
         async with asyncio.timeout(within_s):
             return await self.connections.get()
 
-    async def next_frame(
-        self, kind: str | None = None, within_s: float = 5.0
-    ) -> tuple[int, AgentFrame]:
+    async def next_frame(self, kind: str | None = None, within_s: float = 5.0) -> tuple[int, AgentFrame]:
         """The next frame received (of type `kind`, skipping others)."""
         async with asyncio.timeout(within_s):
             while True:

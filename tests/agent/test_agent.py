@@ -49,9 +49,7 @@ async def test_agent_sends_metrics_logs_and_answers_commands(
             assert isinstance(first, MetricsFrame) and isinstance(second, MetricsFrame)
             assert second.timestamp > first.timestamp
 
-            app_log.write_text(
-                "ERROR something broke\n"
-            )  # created after start: read from its start
+            app_log.write_text("ERROR something broke\n")  # created after start: read from its start
             _, line = await gw.next_frame("log")
             assert isinstance(line, LogFrame)
             assert (line.level, line.message, line.source) == (

@@ -63,7 +63,10 @@ async def test_frames_sent_within_the_window_are_requeued_in_order() -> None:
     outbox.put_metrics(sample(9))  # buffered while disconnected
     assert outbox.requeue_recent() == 3  # samples sent at 2, 4, 6, 8, the line at 10; window 5 s
     assert await drain(outbox) == [
-        sample(2), sample(3), sample(9), line("resent too: the server keys lines by timestamp and content"),
+        sample(2),
+        sample(3),
+        sample(9),
+        line("resent too: the server keys lines by timestamp and content"),
     ]
     assert outbox.requeue_recent() == 0
 

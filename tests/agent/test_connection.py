@@ -108,9 +108,7 @@ async def test_reconnects_with_backoff_and_resends_with_original_timestamps() ->
         assert await h.pauses.next() == 1.0
         buffered = sample(50)  # taken while disconnected
         h.outbox.put_metrics(buffered)
-        h.outbox.put_log(
-            LogFrame(type="log", level="error", message="offline", timestamp=utc_now())
-        )
+        h.outbox.put_log(LogFrame(type="log", level="error", message="offline", timestamp=utc_now()))
         h.pauses.release()
 
         second = await gw.next_connection()
@@ -234,9 +232,7 @@ async def test_heartbeat_notices_a_dead_connection() -> None:
 async def test_gateway_frames_are_dispatched_and_bad_ones_answered() -> None:
     async with FakeGateway() as gw, running(gw.url) as h:
         accepted = await gw.next_connection()
-        await accepted.ws.send(
-            '{"type":"command","command_id":"bad-1","command":"x","timeout_s":0}'
-        )
+        await accepted.ws.send('{"type":"command","command_id":"bad-1","command":"x","timeout_s":0}')
         await accepted.ws.send("not json at all")
         await accepted.ws.send('{"type":"something_new"}')
         good = CommandFrame(command_id="good-1", command="uptime")

@@ -159,11 +159,13 @@ def test_several_gateway_urls_from_flags_or_the_environment(monkeypatch: pytest.
     monkeypatch.setenv("OPSWIRE_API_KEY", KEY)
     from_flags = load_agent_settings(["--url", "https://a.example.com", "--url", "http://b:8000"])
     assert from_flags.ws_urls == [
-        "wss://a.example.com/api/v1/agents/ws", "ws://b:8000/api/v1/agents/ws",
+        "wss://a.example.com/api/v1/agents/ws",
+        "ws://b:8000/api/v1/agents/ws",
     ]
     monkeypatch.setenv("OPSWIRE_URL", "https://a.example.com, https://b.example.com")
     assert load_agent_settings([]).ws_urls == [
-        "wss://a.example.com/api/v1/agents/ws", "wss://b.example.com/api/v1/agents/ws",
+        "wss://a.example.com/api/v1/agents/ws",
+        "wss://b.example.com/api/v1/agents/ws",
     ]
     # One plain-text remote gateway among them is enough for the loud warning.
     assert from_flags.plaintext_remote

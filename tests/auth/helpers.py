@@ -36,9 +36,7 @@ async def new_user(rpc: RpcClient, email: str | None = None) -> uuid.UUID:
 
 
 async def new_server(rpc: RpcClient, user_id: uuid.UUID, name: str = "web-1") -> dict[str, Any]:
-    server: dict[str, Any] = await rpc.call(
-        calls.SERVERS_CREATE, {"user_id": str(user_id), "name": name}
-    )
+    server: dict[str, Any] = await rpc.call(calls.SERVERS_CREATE, {"user_id": str(user_id), "name": name})
     return server
 
 

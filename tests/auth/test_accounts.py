@@ -27,7 +27,11 @@ def user_create(
         env["OPSWIRE_USER_PASSWORD"] = password
     return subprocess.run(
         [sys.executable, "-m", "opswire", "user", "create", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -38,9 +42,7 @@ async def test_ceilings_on_servers_and_keys_are_conflicts(run_auth: RunAuth) -> 
         await new_server(rpc, user_id, "b")
         with pytest.raises(RpcError) as servers:
             await new_server(rpc, user_id, "c")
-        assert (servers.value.code, servers.value.detail) == (
-            "conflict", "Server limit reached (2 per user)"
-        )
+        assert (servers.value.code, servers.value.detail) == ("conflict", "Server limit reached (2 per user)")
         key: dict[str, Any] = await rpc.call(
             calls.KEYS_CREATE, {"user_id": str(user_id), "server_id": first["id"], "name": "k1"}
         )
@@ -49,7 +51,8 @@ async def test_ceilings_on_servers_and_keys_are_conflicts(run_auth: RunAuth) -> 
                 calls.KEYS_CREATE, {"user_id": str(user_id), "server_id": first["id"], "name": "k2"}
             )
         assert (keys.value.code, keys.value.detail) == (
-            "conflict", "API key limit reached (1 active keys per user)"
+            "conflict",
+            "API key limit reached (1 active keys per user)",
         )
         # A revoked key no longer counts; another user has their own allowance.
         await rpc.call(calls.KEYS_REVOKE, {"user_id": str(user_id), "key_id": key["id"]})
@@ -62,7 +65,8 @@ async def test_closed_registration_is_forbidden(run_auth: RunAuth) -> None:
         with pytest.raises(RpcError) as exc:
             await new_user(rpc)
         assert (exc.value.code, exc.value.detail) == (
-            "forbidden", "Registration is closed; ask an administrator for an account"
+            "forbidden",
+            "Registration is closed; ask an administrator for an account",
         )
 
 

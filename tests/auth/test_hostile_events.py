@@ -41,8 +41,13 @@ async def test_presence_event_with_out_of_range_timestamp_does_not_block(
     alice = await new_user(rpc)
     sid = (await new_server(rpc, alice))["id"]
     subject = namespace.subjects.agent_connected(sid)
-    bad = {"server_id": sid, "status": "online", "timestamp": OUT_OF_RANGE,
-           "connection_id": "c0", "gateway_id": "gw"}
+    bad = {
+        "server_id": sid,
+        "status": "online",
+        "timestamp": OUT_OF_RANGE,
+        "connection_id": "c0",
+        "gateway_id": "gw",
+    }
     good = {**bad, "timestamp": None, "connection_id": "c1"}
     del good["timestamp"]
     js = nc.jetstream()

@@ -24,9 +24,7 @@ async def publish_presence(
     )
     subjects = namespace.subjects
     subject = (
-        subjects.agent_connected(server_id)
-        if status == "online"
-        else subjects.agent_disconnected(server_id)
+        subjects.agent_connected(server_id) if status == "online" else subjects.agent_disconnected(server_id)
     )
     await nc.jetstream().publish(subject, event.model_dump_json().encode())
 
@@ -113,9 +111,7 @@ async def test_heartbeat_does_not_revive_a_disconnected_server(
             await publish_presence(nc, namespace, server_id, "online", conn)
         await publish_presence(nc, namespace, sid, "offline", "conn-a")
         await eventually(lambda: get_server(rpc, alice, sid), status_is("offline"))
-        seen = (await eventually(lambda: get_server(rpc, alice, marker), status_is("online")))[
-            "last_seen"
-        ]
+        seen = (await eventually(lambda: get_server(rpc, alice, marker), status_is("online")))["last_seen"]
 
         subject = namespace.subjects.presence_heartbeat()
         # A heartbeat sent before the disconnect, arriving after it; then junk; then one
@@ -126,9 +122,7 @@ async def test_heartbeat_does_not_revive_a_disconnected_server(
         await nc.publish(subject, b"not a heartbeat")
         fresh = PresenceHeartbeat(gateway_id="gw-1", server_ids=[uuid.UUID(marker)])
         await nc.publish(subject, fresh.model_dump_json().encode())
-        await eventually(
-            lambda: get_server(rpc, alice, marker), lambda server: server["last_seen"] != seen
-        )
+        await eventually(lambda: get_server(rpc, alice, marker), lambda server: server["last_seen"] != seen)
         assert (await get_server(rpc, alice, sid))["status"] == "offline"
 
 
@@ -138,9 +132,7 @@ async def test_audit_events_are_listed_newest_first(
     alice, bob = await new_user(rpc), await new_user(rpc)
     js = nc.jetstream()
     for action in ("server.create", "apikey.create"):
-        event = AuditEvent(
-            user_id=alice, action=action, target="server:1", detail={"name": "web-1"}
-        )
+        event = AuditEvent(user_id=alice, action=action, target="server:1", detail={"name": "web-1"})
         await js.publish(namespace.subjects.audit(str(alice)), event.model_dump_json().encode())
     # The same event twice, as after a lost ack: one entry.
     twice = AuditEvent(user_id=bob, action="x").model_dump_json().encode()
@@ -154,9 +146,7 @@ async def test_audit_events_are_listed_newest_first(
     assert entries[0]["detail"] == {"name": "web-1"} and entries[0]["target"] == "server:1"
     limited = await rpc.call(calls.AUDIT_LIST, {"user_id": str(alice), "limit": 1})
     assert [e["action"] for e in limited] == ["apikey.create"]
-    await eventually(
-        lambda: rpc.call(calls.AUDIT_LIST, {"user_id": str(bob)}), lambda rows: len(rows) >= 1
-    )
+    await eventually(lambda: rpc.call(calls.AUDIT_LIST, {"user_id": str(bob)}), lambda rows: len(rows) >= 1)
     await eventually(  # both copies handled (delivered and acked)
         lambda: js.consumer_info(namespace.subjects.audit_stream, "auth-audit"),
         lambda info: info.num_pending == 0 and info.num_ack_pending == 0,

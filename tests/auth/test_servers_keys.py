@@ -14,9 +14,7 @@ from tests.auth.helpers import PASSWORD, get_server, new_server, new_user
 from tests.helpers.backends import Namespace
 
 
-async def expect_not_found(
-    rpc: RpcClient, method: calls.RpcMethod[Any], body: dict[str, object]
-) -> None:
+async def expect_not_found(rpc: RpcClient, method: calls.RpcMethod[Any], body: dict[str, object]) -> None:
     with pytest.raises(RpcError) as exc:
         await rpc.call(method, body)
     assert exc.value.code == "not_found", method.method
@@ -42,18 +40,14 @@ async def test_servers_crud_is_owner_only(rpc: RpcClient) -> None:
         "edge",
     )
     assert await get_server(rpc, alice, sid) == updated
-    assert await rpc.call(calls.AUTH_AUTHORIZE, {"user_id": str(alice), "server_id": sid}) == {
-        "ok": True
-    }
+    assert await rpc.call(calls.AUTH_AUTHORIZE, {"user_id": str(alice), "server_id": sid}) == {"ok": True}
 
     theirs = {"user_id": str(mallory), "server_id": sid}
     await expect_not_found(rpc, calls.SERVERS_GET, theirs)
     await expect_not_found(rpc, calls.SERVERS_UPDATE, {**theirs, "name": "pwned"})
     await expect_not_found(rpc, calls.SERVERS_DELETE, theirs)
     await expect_not_found(rpc, calls.AUTH_AUTHORIZE, theirs)
-    await expect_not_found(
-        rpc, calls.SERVERS_GET, {"user_id": str(alice), "server_id": str(uuid.uuid4())}
-    )
+    await expect_not_found(rpc, calls.SERVERS_GET, {"user_id": str(alice), "server_id": str(uuid.uuid4())})
     assert (await get_server(rpc, alice, sid))["name"] == "web-1"  # untouched by the attempts
 
 
@@ -64,9 +58,7 @@ async def test_api_key_lifecycle(rpc: RpcClient, nc: NatsClient, namespace: Name
     created = await rpc.call(
         calls.KEYS_CREATE, {"user_id": str(alice), "server_id": server["id"], "name": "k1"}
     )
-    await rpc.call(
-        calls.KEYS_CREATE, {"user_id": str(alice), "server_id": other["id"], "name": "k2"}
-    )
+    await rpc.call(calls.KEYS_CREATE, {"user_id": str(alice), "server_id": other["id"], "name": "k2"})
     plain = created["key"]
     assert plain.startswith("ow_") and len(plain) > 40 and plain.startswith(created["prefix"])
 
@@ -80,14 +72,16 @@ async def test_api_key_lifecycle(rpc: RpcClient, nc: NatsClient, namespace: Name
     )
 
     identity = await rpc.call(calls.AUTH_VERIFY_KEY, {"api_key": plain})
-    assert identity == {"server_id": server["id"], "key_id": created["id"], "user_id": str(alice),
-                        "key_name": created["name"]}
+    assert identity == {
+        "server_id": server["id"],
+        "key_id": created["id"],
+        "user_id": str(alice),
+        "key_name": created["name"],
+    }
     used = await rpc.call(calls.KEYS_LIST, {"user_id": str(alice), "server_id": server["id"]})
     assert used[0]["last_used_at"] is not None
 
-    await expect_not_found(
-        rpc, calls.KEYS_REVOKE, {"user_id": str(mallory), "key_id": created["id"]}
-    )
+    await expect_not_found(rpc, calls.KEYS_REVOKE, {"user_id": str(mallory), "key_id": created["id"]})
     control = await nc.subscribe(namespace.subjects.agent_control(server["id"]))
     revoked = await rpc.call(calls.KEYS_REVOKE, {"user_id": str(alice), "key_id": created["id"]})
     assert revoked["is_active"] is False
@@ -108,9 +102,7 @@ async def test_deleting_a_server_closes_its_agent_and_kills_its_keys(
 ) -> None:
     alice = await new_user(rpc)
     server = await new_server(rpc, alice)
-    key = await rpc.call(
-        calls.KEYS_CREATE, {"user_id": str(alice), "server_id": server["id"], "name": "k"}
-    )
+    key = await rpc.call(calls.KEYS_CREATE, {"user_id": str(alice), "server_id": server["id"], "name": "k"})
     control = await nc.subscribe(namespace.subjects.agent_control(server["id"]))
 
     await rpc.call(calls.SERVERS_DELETE, {"user_id": str(alice), "server_id": server["id"]})
@@ -122,17 +114,13 @@ async def test_deleting_a_server_closes_its_agent_and_kills_its_keys(
         await rpc.call(calls.AUTH_VERIFY_KEY, {"api_key": key["key"]})
     assert exc.value.code == "unauthorized"
     assert await rpc.call(calls.KEYS_LIST, {"user_id": str(alice)}) == []
-    await expect_not_found(
-        rpc, calls.SERVERS_GET, {"user_id": str(alice), "server_id": server["id"]}
-    )
+    await expect_not_found(rpc, calls.SERVERS_GET, {"user_id": str(alice), "server_id": server["id"]})
 
 
 async def test_non_json_request_gets_an_invalid_reply(
     rpc: RpcClient, nc: NatsClient, namespace: Namespace
 ) -> None:
-    reply = await nc.request(
-        namespace.subjects.rpc("auth", "servers.list"), b"{not json", timeout=2
-    )
+    reply = await nc.request(namespace.subjects.rpc("auth", "servers.list"), b"{not json", timeout=2)
     assert orjson.loads(reply.data)["error"]["code"] == "invalid"
 
 

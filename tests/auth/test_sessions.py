@@ -26,9 +26,7 @@ async def login(rpc: RpcClient, email: str, password: str = PASSWORD) -> dict[st
 
 
 async def refresh(rpc: RpcClient, pair: dict[str, Any]) -> dict[str, Any]:
-    renewed: dict[str, Any] = await rpc.call(
-        calls.AUTH_REFRESH, {"refresh_token": pair["refresh_token"]}
-    )
+    renewed: dict[str, Any] = await rpc.call(calls.AUTH_REFRESH, {"refresh_token": pair["refresh_token"]})
     return renewed
 
 
@@ -97,8 +95,9 @@ async def test_logout_ends_only_that_session(
     user_id = await new_user(rpc, email)
     laptop, phone = await login(rpc, email), await login(rpc, email)
     async with revocations(nc, namespace) as notices:
-        await rpc.call(calls.AUTH_LOGOUT, {"user_id": str(user_id),
-                                           "session_id": str(session_of(tokens, laptop))})
+        await rpc.call(
+            calls.AUTH_LOGOUT, {"user_id": str(user_id), "session_id": str(session_of(tokens, laptop))}
+        )
         notice = await asyncio.wait_for(notices.get(), 5)
     assert notice.session_ids == [session_of(tokens, laptop)]
     assert (await refused(refresh(rpc, laptop))).code == "unauthorized"
@@ -134,8 +133,11 @@ async def test_password_change_needs_the_current_one_and_ends_the_other_sessions
     email = f"pw{uuid.uuid4().hex[:6]}@example.com"
     user_id = await new_user(rpc, email)
     here, elsewhere = await login(rpc, email), await login(rpc, email)
-    change = {"user_id": str(user_id), "session_id": str(session_of(tokens, here)),
-              "new_password": "a brand new secret"}
+    change = {
+        "user_id": str(user_id),
+        "session_id": str(session_of(tokens, here)),
+        "new_password": "a brand new secret",
+    }
     wrong = await refused(rpc.call(calls.AUTH_PASSWORD, {**change, "current_password": "nope nope"}))
     assert (wrong.code, wrong.detail) == ("forbidden", "Current password is incorrect")
     assert await refresh(rpc, elsewhere) is not None  # nothing changed

@@ -22,7 +22,7 @@ LOCK = {"login_base_delay_s": 600.0}
 
 
 async def attempt(rpc: RpcClient, email: str, password: str, client: str = "192.0.2.1") -> str:
-    """"ok", or the error code of the login."""
+    """ "ok", or the error code of the login."""
     try:
         await rpc.call(calls.AUTH_LOGIN, {"email": email, "password": password, "client": client})
     except RpcError as exc:
@@ -68,7 +68,10 @@ async def test_an_unknown_email_is_throttled_like_a_real_one(run_auth: RunAuth) 
     async with run_auth(login_account_free_failures=2, **LOCK) as rpc:
         nobody = email()
         assert [await attempt(rpc, nobody, "x") for _ in range(4)] == [
-            "unauthorized", "unauthorized", "unauthorized", "rate_limited",
+            "unauthorized",
+            "unauthorized",
+            "unauthorized",
+            "rate_limited",
         ]
 
 
@@ -124,9 +127,7 @@ async def test_rejected_api_keys_are_logged_with_the_address_never_the_key(
     assert secret not in caplog.text and all(secret not in str(r.__dict__) for r in rejected)
 
 
-async def test_forgotten_buckets_are_dropped_from_the_table(
-    run_auth: RunAuth, database_url: str
-) -> None:
+async def test_forgotten_buckets_are_dropped_from_the_table(run_auth: RunAuth, database_url: str) -> None:
     async with run_auth(login_failure_memory_s=0.05) as rpc:
         nobody = email()
         assert await attempt(rpc, nobody, "x", client="192.0.2.99") == "unauthorized"

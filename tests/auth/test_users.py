@@ -74,9 +74,7 @@ async def test_bad_registration_is_invalid_and_stores_nothing(rpc: RpcClient) ->
     assert login.value.code == "unauthorized"
 
 
-async def test_refresh_for_a_user_that_does_not_exist_is_refused(
-    rpc: RpcClient, jwt_secret: str
-) -> None:
+async def test_refresh_for_a_user_that_does_not_exist_is_refused(rpc: RpcClient, jwt_secret: str) -> None:
     stray = TokenService(jwt_secret).issue_pair(uuid.uuid4())
     with pytest.raises(RpcError) as exc:
         await rpc.call(calls.AUTH_REFRESH, {"refresh_token": stray.refresh_token})

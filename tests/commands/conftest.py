@@ -30,9 +30,7 @@ async def running_commands(settings: CommandsSettings, nc: NatsClient) -> AsyncI
     app = create_app(settings)
     await app.start()
     try:
-        await wait_until_ready(
-            RpcClient(nc, Subjects(settings.subject_prefix, settings.stream_prefix))
-        )
+        await wait_until_ready(RpcClient(nc, Subjects(settings.subject_prefix, settings.stream_prefix)))
         yield
     finally:
         await app.stop()

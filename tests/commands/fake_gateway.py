@@ -91,9 +91,7 @@ class FakeGateway:
             response=response,
             error=error,
         )
-        await self._nc.publish(
-            subject or delivery.reply_subject, reply.model_dump_json().encode()
-        )
+        await self._nc.publish(subject or delivery.reply_subject, reply.model_dump_json().encode())
         await self._nc.flush()
 
     async def _on_delivery(self, msg: Msg) -> None:
@@ -134,9 +132,7 @@ def shell_response(frame: Frame, output: str, exit_code: int, **extra: object) -
     )
 
 
-def docker_response(
-    frame: Frame, success: bool, message: str, data: object = None
-) -> DockerResponse:
+def docker_response(frame: Frame, success: bool, message: str, data: object = None) -> DockerResponse:
     return DockerResponse(
         type="docker_response",
         command_id=frame.command_id,

@@ -56,9 +56,7 @@ class StoredAudit:
 
 
 @pytest.fixture
-async def audit_feed(
-    nc: NatsClient, namespace: Namespace
-) -> AsyncIterator[asyncio.Queue[AuditEvent]]:
+async def audit_feed(nc: NatsClient, namespace: Namespace) -> AsyncIterator[asyncio.Queue[AuditEvent]]:
     """Every audit entry of USER, in the order published."""
     queue: asyncio.Queue[AuditEvent] = asyncio.Queue()
 
@@ -123,13 +121,10 @@ async def test_a_docker_action_is_audited_before_and_after(
         return docker_response(frame, True, "restarted")
 
     stored = StoredAudit(nc, namespace)
-    async with FakeGateway(
-        nc, namespace.subjects, server_id, restarted, on_delivery=stored.on_delivery
-    ):
+    async with FakeGateway(nc, namespace.subjects, server_id, restarted, on_delivery=stored.on_delivery):
         result = await rpc.call(
             DOCKER_RUN,
-            {"user_id": str(USER), "server_id": str(server_id), "action": "restart",
-             "container_id": "web"},
+            {"user_id": str(USER), "server_id": str(server_id), "action": "restart", "container_id": "web"},
         )
 
     [before] = stored.seen

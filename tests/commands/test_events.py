@@ -12,8 +12,14 @@ from opswire.contract.types import utc_now
 
 def test_a_long_output_is_cut_and_marked_truncated() -> None:
     event = ShellResultEvent(
-        command_id="c1", server_id=uuid.uuid4(), command="yes", status="succeeded",
-        output="y\n" * 10_000, exit_code=0, duration_ms=5, created_at=utc_now(),
+        command_id="c1",
+        server_id=uuid.uuid4(),
+        command="yes",
+        status="succeeded",
+        output="y\n" * 10_000,
+        exit_code=0,
+        duration_ms=5,
+        created_at=utc_now(),
     )
     payload = encode_within(event, 4096)
     assert len(payload) <= 4096
@@ -24,8 +30,14 @@ def test_a_long_output_is_cut_and_marked_truncated() -> None:
 
 def test_docker_data_is_dropped_when_too_large() -> None:
     event = DockerResultEvent(
-        command_id="d1", server_id=uuid.uuid4(), action="logs", container_id="web",
-        success=True, message="ok", data="x" * 10_000, created_at=utc_now(),
+        command_id="d1",
+        server_id=uuid.uuid4(),
+        action="logs",
+        container_id="web",
+        success=True,
+        message="ok",
+        data="x" * 10_000,
+        created_at=utc_now(),
     )
     published = json.loads(encode_within(event, 4096))
     assert published["data"] is None and published["kind"] == "docker"

@@ -32,8 +32,11 @@ LONG_TIMEOUT_S = 3600
 
 def request(user: uuid.UUID, server: uuid.UUID, timeout_s: int = 30, **extra: Any) -> dict[str, Any]:
     return {
-        "user_id": str(user), "server_id": str(server), "command": "uptime",
-        "timeout_s": timeout_s, **extra,
+        "user_id": str(user),
+        "server_id": str(server),
+        "command": "uptime",
+        "timeout_s": timeout_s,
+        **extra,
     }
 
 
@@ -43,10 +46,7 @@ async def waiting(
 ) -> AsyncIterator[list[asyncio.Task[Any]]]:
     """The requests sent and delivered to `gateway` (whose agent never answers), still
     waiting; cancelled on exit."""
-    tasks = [
-        asyncio.create_task(rpc.call(COMMANDS_RUN, body, timeout_s=LONG_TIMEOUT_S))
-        for body in requests
-    ]
+    tasks = [asyncio.create_task(rpc.call(COMMANDS_RUN, body, timeout_s=LONG_TIMEOUT_S)) for body in requests]
 
     async def all_delivered() -> bool:
         return gateway.deliveries.qsize() >= len(requests)
@@ -73,9 +73,7 @@ async def test_hundreds_of_silent_commands_do_not_block_another_users_command(
 ) -> None:
     """300 commands (timeout 1 h) wait on a silent agent; another user's command still
     runs at once, and once. (They used to pin all 256 handler slots.)"""
-    settings = commands_settings.model_copy(
-        update={"commands_per_server": 1000, "commands_per_user": 1000}
-    )
+    settings = commands_settings.model_copy(update={"commands_per_server": 1000, "commands_per_user": 1000})
     flooder, flooded, bystander, their_server = (uuid.uuid4() for _ in range(4))
     rpc = RpcClient(nc, namespace.subjects, timeout_s=10.0)
     async with (
@@ -147,9 +145,7 @@ async def test_a_delivery_refused_past_its_deadline_is_recorded_as_timeout(
 ) -> None:
     """The gateway refused the frame (deadline passed): the history says so, it never runs."""
     server = uuid.uuid4()
-    async with FakeGateway(
-        nc, namespace.subjects, server, delivered=False, refusal_code=DEADLINE_PASSED
-    ):
+    async with FakeGateway(nc, namespace.subjects, server, delivered=False, refusal_code=DEADLINE_PASSED):
         result = await rpc.call(COMMANDS_RUN, request(uuid.uuid4(), server))
     assert (result["status"], result["message"]) == ("timeout", REFUSED_LATE)
     [entry] = await rpc.call(COMMANDS_HISTORY, {"server_id": str(server)})

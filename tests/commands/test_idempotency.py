@@ -80,17 +80,18 @@ async def test_a_duplicate_while_the_first_runs_is_a_conflict(
     assert gateway.deliveries.qsize() == 0, "delivered once"
 
 
-async def test_docker_actions_honour_the_key(
-    rpc: RpcClient, nc: NatsClient, namespace: Namespace
-) -> None:
+async def test_docker_actions_honour_the_key(rpc: RpcClient, nc: NatsClient, namespace: Namespace) -> None:
     server = uuid.uuid4()
 
     async def restarted(frame: Frame) -> Response:
         return docker_response(frame, True, "restarted")
 
     body = {
-        "user_id": str(USER), "server_id": str(server), "action": "restart",
-        "container_id": "web", "idempotency_key": "restart-web-1",
+        "user_id": str(USER),
+        "server_id": str(server),
+        "action": "restart",
+        "container_id": "web",
+        "idempotency_key": "restart-web-1",
     }
     async with FakeGateway(nc, namespace.subjects, server, restarted) as gateway:
         first = await rpc.call(DOCKER_RUN, body)

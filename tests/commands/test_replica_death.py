@@ -49,7 +49,10 @@ def commands_process(
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "opswire", "commands"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     try:
         yield process
@@ -96,18 +99,18 @@ async def test_a_killed_replicas_commands_end_on_the_survivor(
     user = uuid.uuid4()
     with commands_process(commands_settings, nats_url, namespace, tmp_path / "doomed.log") as doomed:
         await wait_until_ready(rpc, within_s=30)
-        async with FakeGateway(nc, namespace.subjects, server_id) as gateway, calls(
-            rpc, [request(user, server_id, TIMEOUT_S)] * 2
+        async with (
+            FakeGateway(nc, namespace.subjects, server_id) as gateway,
+            calls(rpc, [request(user, server_id, TIMEOUT_S)] * 2),
         ):
-            answered, silent = [
-                await asyncio.wait_for(gateway.deliveries.get(), 10) for _ in range(2)
-            ]
+            answered, silent = [await asyncio.wait_for(gateway.deliveries.get(), 10) for _ in range(2)]
             assert ".replies.doomed." in answered.reply_subject
             doomed.send_signal(signal.SIGKILL)
             await asyncio.to_thread(doomed.wait)
             async with running_commands(survivor, nc):
                 reply = AgentReply(
-                    server_id=server_id, command_id=answered.frame.command_id,
+                    server_id=server_id,
+                    command_id=answered.frame.command_id,
                     response=shell_response(answered.frame, "answered after all", 0),
                 )
                 await answer_as_the_gateway_does(nc, answered, reply)

@@ -33,7 +33,8 @@ def other_subject(delivery: AgentDelivery) -> str:
 
 def ignored_records(caplog: pytest.LogCaptureFixture, command_id: str) -> list[logging.LogRecord]:
     return [
-        r for r in caplog.records
+        r
+        for r in caplog.records
         if r.getMessage() == IGNORED and getattr(r, "command_id", None) == command_id
     ]
 
@@ -124,9 +125,7 @@ async def test_reply_in_another_servers_name_is_ignored(
         call = asyncio.create_task(rpc.call(COMMANDS_RUN, run_request(server_id)))
         delivery = await asyncio.wait_for(gateway.deliveries.get(), 5)
         # The right subject, but another server claims the answer.
-        await gateway.reply(
-            delivery, shell_response(delivery.frame, "forged", 0), server_id=uuid.uuid4()
-        )
+        await gateway.reply(delivery, shell_response(delivery.frame, "forged", 0), server_id=uuid.uuid4())
         await ignored(caplog, delivery.frame.command_id, 1)
         assert not call.done()
         await gateway.reply(delivery, shell_response(delivery.frame, "real", 0))

@@ -22,9 +22,7 @@ from tests.helpers.backends import Namespace
 USER = uuid.UUID(int=7)
 
 
-def run_request(
-    server_id: uuid.UUID, command: str = "echo hi", timeout_s: int = 5
-) -> dict[str, object]:
+def run_request(server_id: uuid.UUID, command: str = "echo hi", timeout_s: int = 5) -> dict[str, object]:
     return {
         "user_id": str(USER),
         "server_id": str(server_id),
@@ -77,7 +75,10 @@ async def test_exit_zero_succeeds_with_output_and_event(
     published = json.loads(msg.data)
     assert "result" not in published
     assert {k: published[k] for k in ("command", "output", "exit_code", "duration_ms")} == {
-        "command": result["command"], "output": "hi\n", "exit_code": 0, "duration_ms": 42
+        "command": result["command"],
+        "output": "hi\n",
+        "exit_code": 0,
+        "duration_ms": 42,
     }
     assert {"server_id", "timestamp", "kind", "status", "created_at"} <= published.keys()
     assert msg.headers is not None
@@ -156,9 +157,7 @@ async def test_no_answer_times_out_and_late_reply_updates_history(
     )
 
 
-async def test_no_agent_is_conflict_at_once_and_leaves_no_row(
-    rpc: RpcClient, server_id: uuid.UUID
-) -> None:
+async def test_no_agent_is_conflict_at_once_and_leaves_no_row(rpc: RpcClient, server_id: uuid.UUID) -> None:
     # "At once": with an hour's timeout, waiting for the agent would outlast the test itself.
     with pytest.raises(RpcError) as caught:
         await rpc.call(COMMANDS_RUN, run_request(server_id, timeout_s=3600))

@@ -68,12 +68,14 @@ class Node:
         """The shipped text with the listen ports and the store dir changed, nothing else."""
         text = self.config.read_text()
         text = _replace_once(text, f'listen: "0.0.0.0:{CLIENT_PORT}"', f'listen: "127.0.0.1:{self.port}"')
-        text = _replace_once(text, f'http: "127.0.0.1:{MONITOR_PORT}"',
-                             f'http: "127.0.0.1:{self.monitor_port}"')
+        text = _replace_once(
+            text, f'http: "127.0.0.1:{MONITOR_PORT}"', f'http: "127.0.0.1:{self.monitor_port}"'
+        )
         text = _replace_once(text, f'store_dir: "{STORE_DIR}"', f'store_dir: "{folder / "store"}"')
         if self.route_port is not None:
-            text = _replace_once(text, f'listen: "0.0.0.0:{ROUTE_PORT}"',
-                                 f'listen: "127.0.0.1:{self.route_port}"')
+            text = _replace_once(
+                text, f'listen: "0.0.0.0:{ROUTE_PORT}"', f'listen: "127.0.0.1:{self.route_port}"'
+            )
         copy = folder / self.config.name
         copy.write_text(text)
         return copy
@@ -85,7 +87,10 @@ class Node:
         env = {"PATH": os.environ.get("PATH", ""), **self.env}
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(copy), "-l", str(folder / "nats.log")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port, 10, self.process)
 
@@ -120,14 +125,20 @@ class Client:
     async def _on_error(self, exc: Exception) -> None:
         await self.errors.put(exc)
 
-    async def connect(self, url: str, user: str | None = None, password: str | None = None,
-                      inbox_prefix: str = "_INBOX") -> NatsClient:
+    async def connect(
+        self, url: str, user: str | None = None, password: str | None = None, inbox_prefix: str = "_INBOX"
+    ) -> NatsClient:
         options: dict[str, object] = {}
         if user is not None:
             options = {"user": user, "password": password or ""}
         self.nc = await nats.connect(
-            url, error_cb=self._on_error, allow_reconnect=False, max_reconnect_attempts=0,
-            connect_timeout=2, inbox_prefix=inbox_prefix, **options,
+            url,
+            error_cb=self._on_error,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+            inbox_prefix=inbox_prefix,
+            **options,
         )
         return self.nc
 

@@ -28,7 +28,8 @@ SECRET_NAMES = [password_env(role) for role in ROLES] + [ROUTE_PASSWORD_ENV]
 
 def _doc(kind: str, name: str) -> str:
     found = [
-        doc for doc in DOCS
+        doc
+        for doc in DOCS
         if re.search(rf"(?m)^kind: {kind}$", doc) and re.search(rf"(?m)^metadata: \{{name: {name}[,}}]", doc)
     ]
     assert len(found) == 1, f"{kind} {name}: {len(found)} documents"

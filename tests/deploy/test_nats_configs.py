@@ -77,8 +77,12 @@ def test_configs_hold_no_secret_and_keep_monitoring_local() -> None:
 
 def _check(path: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [nats_server_binary(), "-t", "-c", path], env=env, capture_output=True, text=True,
-        timeout=10, check=False,
+        [nats_server_binary(), "-t", "-c", path],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
 
 
@@ -106,6 +110,11 @@ def test_nats_server_accepts_k8s_config(tmp_path: Path) -> None:
 
 
 def test_module_entry_point() -> None:
-    out = subprocess.run([sys.executable, "-m", "opswire", "nats-config"], capture_output=True,
-                         text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "opswire", "nats-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert out == render_single()

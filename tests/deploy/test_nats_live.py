@@ -31,8 +31,9 @@ async def _connect(url: str, role: str, password: str) -> Client:
     return client
 
 
-async def _receive_after_publishing(receiver: nats.aio.subscription.Subscription,
-                                    publish: Client, subject: str, timeout_s: float = 5.0) -> bytes:
+async def _receive_after_publishing(
+    receiver: nats.aio.subscription.Subscription, publish: Client, subject: str, timeout_s: float = 5.0
+) -> bytes:
     """Publish until the receiver gets one (interest can take a moment to reach another node)."""
     assert publish.nc is not None
     deadline = time.monotonic() + timeout_s
@@ -72,8 +73,11 @@ async def test_single_conf_enforces_the_roles(tmp_path: Path) -> None:
     passwords = role_passwords()
     node = Node(NATS_DIR / "single.conf", password_environ(passwords))
     with running([node], tmp_path):
-        for credentials in ({}, {"user": "gateway", "pass": "p" + "1" * 32},
-                            {"user": "subscriber", "pass": passwords["gateway"]}):
+        for credentials in (
+            {},
+            {"user": "gateway", "pass": "p" + "1" * 32},
+            {"user": "subscriber", "pass": passwords["gateway"]},
+        ):
             await assert_connect_refused("127.0.0.1", node.port, credentials)
 
         subscriber = await _connect(node.url, "subscriber", passwords["subscriber"])
@@ -114,8 +118,11 @@ async def test_cluster_forms_only_with_the_route_password(tmp_path: Path) -> Non
     # Node 3 has the same configs and role passwords, but the wrong route password.
     bad = route_environ("p" + "b2" * 16, route_ports)
     nodes = [
-        Node(NATS_DIR / f"cluster-node{n}.conf", {**password_environ(passwords), **env},
-             route_port=route_ports[n])
+        Node(
+            NATS_DIR / f"cluster-node{n}.conf",
+            {**password_environ(passwords), **env},
+            route_port=route_ports[n],
+        )
         for n, env in ((1, good), (2, good), (3, bad))
     ]
     with running(nodes, tmp_path):

@@ -45,13 +45,21 @@ def _exported_names() -> set[str]:
 
 
 def test_every_dashboard_query_uses_exported_series() -> None:
-    exported = _exported_names() | {
-        # Histogram samples exist once something was observed; their names are fixed.
-        f"{base}{suffix}"
-        for base in ("opswire_ingest_batch_size", "opswire_ingest_batch_duration_seconds",
-                     "opswire_rpc_duration_seconds", "opswire_http_request_duration_seconds")
-        for suffix in ("_bucket", "_count", "_sum")
-    } | {"opswire_commands_total"}
+    exported = (
+        _exported_names()
+        | {
+            # Histogram samples exist once something was observed; their names are fixed.
+            f"{base}{suffix}"
+            for base in (
+                "opswire_ingest_batch_size",
+                "opswire_ingest_batch_duration_seconds",
+                "opswire_rpc_duration_seconds",
+                "opswire_http_request_duration_seconds",
+            )
+            for suffix in ("_bucket", "_count", "_sum")
+        }
+        | {"opswire_commands_total"}
+    )
     queries = [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
     assert queries
     used = {name for query in queries for name in re.findall(r"\b((?:opswire|process)_[a-z_]+)\b", query)}

@@ -199,8 +199,11 @@ def test_image_is_server_only_pinned_non_root_with_a_healthcheck() -> None:
     text = (REPO / "deploy" / "Dockerfile").read_text()
     base = re.search(r"(?m)^ARG PYTHON_IMAGE=(\S+)$", text)
     assert base and re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base.group(1))
-    assert all(line.split()[1].startswith("${PYTHON_IMAGE}") for line in text.splitlines()
-               if line.startswith("FROM "))
+    assert all(
+        line.split()[1].startswith("${PYTHON_IMAGE}")
+        for line in text.splitlines()
+        if line.startswith("FROM ")
+    )
     assert "--constraint requirements.lock '.[server]'" in text
     assert "-r requirements.lock" not in text
     assert re.search(r"(?m)^USER 10001:10001$", text)

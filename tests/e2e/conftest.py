@@ -12,7 +12,10 @@ from tests.helpers.stack import Stack, running_stack
 
 @pytest.fixture(scope="module")
 async def stack(
-    request: pytest.FixtureRequest, nats_url: str, postgres_admin_url: str, jwt_secret: str,
+    request: pytest.FixtureRequest,
+    nats_url: str,
+    postgres_admin_url: str,
+    jwt_secret: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     """The four services as real processes, shared by the tests of one module.
@@ -23,8 +26,9 @@ async def stack(
     database_url = await create_database(postgres_admin_url)
     log_dir: Path = tmp_path_factory.mktemp("stack")
     try:
-        async with running_stack(nats_url, database_url, Namespace.new(), jwt_secret, log_dir,
-                                 **env) as running:
+        async with running_stack(
+            nats_url, database_url, Namespace.new(), jwt_secret, log_dir, **env
+        ) as running:
             yield running
     finally:
         await drop_database(postgres_admin_url, database_url)

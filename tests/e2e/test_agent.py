@@ -30,9 +30,24 @@ async def running_agent(
     env = dict(os.environ, OPSWIRE_API_KEY=key, DOCKER_HOST="unix:///nonexistent/docker.sock")
     with (log_dir / "agent.log").open("ab") as out:
         process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for in a thread
-            [sys.executable, "-m", "opswire", "agent", "--url", stack.base_url,
-             "--interval", str(INTERVAL_S), "--backoff-initial", "0.2", "--backoff-max", "1", *args],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "opswire",
+                "agent",
+                "--url",
+                stack.base_url,
+                "--interval",
+                str(INTERVAL_S),
+                "--backoff-initial",
+                "0.2",
+                "--backoff-max",
+                "1",
+                *args,
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield process
@@ -47,8 +62,9 @@ def log_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 async def _history(api: Api, server_id: str, minimum: int = 1) -> list[dict[str, object]] | None:
-    samples: list[dict[str, object]] = (await api.get(f"/metrics/{server_id}/history",
-                                                      params={"limit": 10000})).json()
+    samples: list[dict[str, object]] = (
+        await api.get(f"/metrics/{server_id}/history", params={"limit": 10000})
+    ).json()
     return samples if len(samples) >= minimum else None
 
 
@@ -75,8 +91,10 @@ async def test_agent_metrics_commands_logs_and_docker(
 
         # A timeout kills the whole process group, grandchildren included.
         pid_file = log_dir / "grandchild.pid"
-        slow = await api.post(f"/commands/{server_id}", json={
-            "command": f"sh -c 'sleep 300 & echo $! > {pid_file}; wait'", "timeout_s": 1})
+        slow = await api.post(
+            f"/commands/{server_id}",
+            json={"command": f"sh -c 'sleep 300 & echo $! > {pid_file}; wait'", "timeout_s": 1},
+        )
         assert slow.json()["status"] == "timeout"
         grandchild = int(pid_file.read_text())
         await eventually(lambda: _gone(grandchild), timeout_s=5)
@@ -124,7 +142,10 @@ async def test_agent_survives_a_gateway_restart_without_losing_samples(
         _append(tailed, "after the outage")
         lines = await eventually(lambda: _logs(api, server_id, minimum=3), timeout_s=30)
         assert sorted(str(line["message"]) for line in lines) == [
-            "after the outage", "before the outage", "during the outage"], "each line stored once"
+            "after the outage",
+            "before the outage",
+            "during the outage",
+        ], "each line stored once"
         after = await eventually(lambda: _sample_after(api, server_id, stopped_at, seconds=2), timeout_s=30)
         timestamps = [datetime.fromisoformat(str(s["timestamp"])) for s in after]
         assert len(timestamps) == len(set(timestamps)), "each sample stored once"

@@ -28,14 +28,18 @@ async def test_thresholds_crud_and_ownership(stack: Stack, http: httpx.AsyncClie
     server_id, _ = await owner.new_server_with_key()
     other_server, _ = await owner.new_server_with_key("other")
 
-    created = await owner.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 90})
+    created = await owner.post(
+        "/alerts/thresholds",
+        json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 90},
+    )
     assert created.status_code == 201, created.text
     threshold = created.json()
     assert threshold["duration_s"] == 0 and threshold["enabled"] is True
     tid = threshold["id"]
-    await owner.post("/alerts/thresholds", json={
-        "server_id": other_server, "metric_type": "disk", "comparison": "gt", "threshold_value": 95})
+    await owner.post(
+        "/alerts/thresholds",
+        json={"server_id": other_server, "metric_type": "disk", "comparison": "gt", "threshold_value": 95},
+    )
 
     listed = (await owner.get("/alerts/thresholds", params={"server_id": server_id})).json()
     assert [t["id"] for t in listed] == [tid]
@@ -49,19 +53,28 @@ async def test_thresholds_crud_and_ownership(stack: Stack, http: httpx.AsyncClie
     assert disabled == threshold | {"threshold_value": 85, "enabled": False}
 
     # Wrong input: 422, nothing changes.
-    for body in ({"server_id": server_id, "metric_type": "gpu", "comparison": "gt", "threshold_value": 1},
-                 {"server_id": server_id, "metric_type": "cpu", "comparison": "eq", "threshold_value": 1},
-                 {"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 150},
-                 {"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 5,
-                  "duration_s": -1},
-                 {"server_id": "nope", "metric_type": "cpu", "comparison": "gt", "threshold_value": 5}):
+    for body in (
+        {"server_id": server_id, "metric_type": "gpu", "comparison": "gt", "threshold_value": 1},
+        {"server_id": server_id, "metric_type": "cpu", "comparison": "eq", "threshold_value": 1},
+        {"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 150},
+        {
+            "server_id": server_id,
+            "metric_type": "cpu",
+            "comparison": "gt",
+            "threshold_value": 5,
+            "duration_s": -1,
+        },
+        {"server_id": "nope", "metric_type": "cpu", "comparison": "gt", "threshold_value": 5},
+    ):
         assert (await owner.post("/alerts/thresholds", json=body)).status_code == 422, body
     assert (await owner.put(f"/alerts/thresholds/{tid}", json={"comparison": "eq"})).status_code == 422
     assert (await owner.get("/alerts/thresholds", params={"server_id": server_id})).json() == [disabled]
 
     # Someone else's server or threshold: 404, and they see none of it.
-    theirs = await stranger.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 1})
+    theirs = await stranger.post(
+        "/alerts/thresholds",
+        json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 1},
+    )
     assert theirs.status_code == 404, theirs.text
     assert (await stranger.put(f"/alerts/thresholds/{tid}", json={"enabled": True})).status_code == 404
     assert (await stranger.delete(f"/alerts/thresholds/{tid}")).status_code == 404
@@ -83,8 +96,10 @@ async def test_a_breach_fires_once_pushes_everywhere_and_resolves(
     stranger = await Api.new_user(http)
     me = (await owner.get("/auth/me")).json()
     server_id, key = await owner.new_server_with_key()
-    created = await owner.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 80})
+    created = await owner.post(
+        "/alerts/thresholds",
+        json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 80},
+    )
     assert created.status_code == 201, created.text
     events = await Events.watch(nc, stack.subjects.alerts(server_id))
     agent = await Socket.agent(stack.ws_url, key)
@@ -151,12 +166,21 @@ async def test_duration_s_needs_the_breach_to_last(
 ) -> None:
     api = await Api.new_user(http)
     server_id, key = await api.new_server_with_key()
-    slow = await api.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "memory", "comparison": "gt", "threshold_value": 70,
-        "duration_s": 10})
+    slow = await api.post(
+        "/alerts/thresholds",
+        json={
+            "server_id": server_id,
+            "metric_type": "memory",
+            "comparison": "gt",
+            "threshold_value": 70,
+            "duration_s": 10,
+        },
+    )
     # A sentinel on cpu with no duration: its events show how far ingest has got.
-    await api.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50})
+    await api.post(
+        "/alerts/thresholds",
+        json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50},
+    )
     events = await Events.watch(nc, stack.subjects.alerts(server_id))
     agent = await Socket.agent(stack.ws_url, key)
     base = _base()
@@ -182,8 +206,10 @@ async def test_deleting_a_server_drops_its_rules_and_resolves_its_alerts(
 ) -> None:
     owner = await Api.new_user(http)
     server_id, key = await owner.new_server_with_key()
-    await owner.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50})
+    await owner.post(
+        "/alerts/thresholds",
+        json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50},
+    )
     agent = await Socket.agent(stack.ws_url, key)
     dashboard = await Socket.dashboard(stack.ws_url, "metrics", server_id, owner.token or "")
     await agent.send(_at(_base(), 0, cpu_percent=99.0))

@@ -96,8 +96,9 @@ class Probe:
         async def on_error(exc: Exception) -> None:
             errors.put_nowait(str(exc))
 
-        nc = await nats.connect(url, inbox_prefix=inbox_prefix(role), error_cb=on_error,
-                                allow_reconnect=False)
+        nc = await nats.connect(
+            url, inbox_prefix=inbox_prefix(role), error_cb=on_error, allow_reconnect=False
+        )
         return cls(nc, errors)
 
     async def refused(self, action: Callable[[], Awaitable[Any]], subject: str) -> None:
@@ -138,11 +139,10 @@ async def test_credential_files_are_the_owners_alone(up: Up) -> None:
     assert (up.data_dir / "nats" / "opswire-nats.conf").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("credentials", [{}, {"user": "subscriber", "pass": "wrong"},
-                                         {"user": "gateway", "pass": ""}])
-async def test_a_connection_without_valid_credentials_is_refused(
-    up: Up, credentials: dict[str, str]
-) -> None:
+@pytest.mark.parametrize(
+    "credentials", [{}, {"user": "subscriber", "pass": "wrong"}, {"user": "gateway", "pass": ""}]
+)
+async def test_a_connection_without_valid_credentials_is_refused(up: Up, credentials: dict[str, str]) -> None:
     """Spoken in the NATS protocol itself, as any client would."""
     host, port = up.nats_url.removeprefix("nats://").split(":")
     await assert_connect_refused(host, int(port), credentials)
@@ -168,10 +168,12 @@ async def test_rpc_as_a_fake_user_is_refused(up: Up, fleet: Fleet, attacker: Pro
 async def test_only_the_commands_service_reaches_an_agent_inbox(
     up: Up, fleet: Fleet, attacker: Probe
 ) -> None:
-    delivery = orjson.dumps({
-        "frame": {"type": "command", "command_id": uuid.uuid4().hex, "command": "id"},
-        "reply_subject": f"opswire.rpc.commands.replies.{uuid.uuid4().hex}",
-    })
+    delivery = orjson.dumps(
+        {
+            "frame": {"type": "command", "command_id": uuid.uuid4().hex, "command": "id"},
+            "reply_subject": f"opswire.rpc.commands.replies.{uuid.uuid4().hex}",
+        }
+    )
     inbox = f"opswire.agent.{fleet.server_id}.inbox"
     await attacker.publish_refused(inbox, delivery)
     others: tuple[Role, ...] = ("gateway", "auth", "ingest")
@@ -188,17 +190,32 @@ async def test_only_the_commands_service_reaches_an_agent_inbox(
 
 @pytest.mark.parametrize(
     "subject",
-    ["_INBOX.>", "_INBOX_gateway.>", "_INBOX_auth.>", "_INBOX_commands.>", ">",
-     "opswire.rpc.auth.login", "opswire.rpc.auth.register", "opswire.rpc.>",
-     "opswire.agent.*.inbox", "opswire.agent.*.control", "opswire.audit.>", "$JS.API.>"],
+    [
+        "_INBOX.>",
+        "_INBOX_gateway.>",
+        "_INBOX_auth.>",
+        "_INBOX_commands.>",
+        ">",
+        "opswire.rpc.auth.login",
+        "opswire.rpc.auth.register",
+        "opswire.rpc.>",
+        "opswire.agent.*.inbox",
+        "opswire.agent.*.control",
+        "opswire.audit.>",
+        "$JS.API.>",
+    ],
 )
 async def test_nobody_reads_secrets_in_flight(attacker: Probe, subject: str) -> None:
     await attacker.subscribe_refused(subject)
 
 
 async def test_a_service_reads_only_its_own_replies(up: Up) -> None:
-    foreign: dict[Role, str] = {"gateway": "_INBOX_commands.>", "commands": "_INBOX_gateway.>",
-                                "auth": "_INBOX.>", "ingest": "opswire.rpc.auth.>"}
+    foreign: dict[Role, str] = {
+        "gateway": "_INBOX_commands.>",
+        "commands": "_INBOX_gateway.>",
+        "auth": "_INBOX.>",
+        "ingest": "opswire.rpc.auth.>",
+    }
     for role, other in foreign.items():
         service = await _as(up, role)
         try:
@@ -247,16 +264,18 @@ async def test_services_may_not_speak_for_each_other(up: Up, fleet: Fleet) -> No
 
 @pytest.mark.parametrize(
     "subject",
-    ["$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_AUDIT.auth-audit",
-     "$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_EVENTS.auth-presence",
-     "$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_METRICS.ingest-metrics",
-     "$JS.API.CONSUMER.DELETE.OPSWIRE_LOGS.ingest-logs",
-     "$JS.API.CONSUMER.DURABLE.CREATE.OPSWIRE_EVENTS.auth-presence",
-     "$JS.ACK.OPSWIRE_EVENTS.auth-presence.1.1.1.1.1",
-     "$JS.API.CONSUMER.CREATE.OPSWIRE_AUDIT",
-     # Nameless: the name would be in the payload, where ingest's own durable could be named.
-     "$JS.API.CONSUMER.CREATE.OPSWIRE_METRICS",
-     "$JS.API.STREAM.INFO.OPSWIRE_AUDIT"],
+    [
+        "$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_AUDIT.auth-audit",
+        "$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_EVENTS.auth-presence",
+        "$JS.API.CONSUMER.MSG.NEXT.OPSWIRE_METRICS.ingest-metrics",
+        "$JS.API.CONSUMER.DELETE.OPSWIRE_LOGS.ingest-logs",
+        "$JS.API.CONSUMER.DURABLE.CREATE.OPSWIRE_EVENTS.auth-presence",
+        "$JS.ACK.OPSWIRE_EVENTS.auth-presence.1.1.1.1.1",
+        "$JS.API.CONSUMER.CREATE.OPSWIRE_AUDIT",
+        # Nameless: the name would be in the payload, where ingest's own durable could be named.
+        "$JS.API.CONSUMER.CREATE.OPSWIRE_METRICS",
+        "$JS.API.STREAM.INFO.OPSWIRE_AUDIT",
+    ],
 )
 async def test_a_services_durable_consumer_and_private_stream_are_its_own(
     attacker: Probe, subject: str
@@ -281,21 +300,35 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
 ) -> None:
     sid = fleet.server_id
     nc = attacker.nc
-    live = {name: await nc.subscribe(subject) for name, subject in {
-        "metrics": f"opswire.metrics.{sid}", "logs": f"opswire.logs.{sid}",
-        "alerts": f"opswire.alerts.{sid}", "presence": "opswire.agents.>",
-        "results": f"opswire.commands.{sid}.results",
-    }.items()}
+    live = {
+        name: await nc.subscribe(subject)
+        for name, subject in {
+            "metrics": f"opswire.metrics.{sid}",
+            "logs": f"opswire.logs.{sid}",
+            "alerts": f"opswire.alerts.{sid}",
+            "presence": "opswire.agents.>",
+            "results": f"opswire.commands.{sid}.results",
+        }.items()
+    }
     await nc.flush()
-    threshold = await fleet.api.post("/alerts/thresholds", json={
-        "server_id": sid, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50})
+    threshold = await fleet.api.post(
+        "/alerts/thresholds",
+        json={"server_id": sid, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50},
+    )
     assert threshold.status_code == 201, threshold.text
     await fleet.agent.send(metrics_frame(cpu_percent=97.0))
     await fleet.agent.send(log_frame("hello other systems"))
     reply = asyncio.create_task(fleet.api.post(f"/commands/{sid}", json={"command": "uptime"}))
     command = await fleet.agent.recv_type("command")
-    await fleet.agent.send({"type": "command_response", "command_id": command["command_id"],
-                            "output": "up 3 days", "exit_code": 0, "duration_ms": 4})
+    await fleet.agent.send(
+        {
+            "type": "command_response",
+            "command_id": command["command_id"],
+            "output": "up 3 days",
+            "exit_code": 0,
+            "duration_ms": 4,
+        }
+    )
     assert (await reply).status_code == 200
 
     assert orjson.loads((await live["metrics"].next_msg(10)).data)["cpu_percent"] == 97.0
@@ -315,8 +348,9 @@ async def test_the_subscriber_receives_every_public_event_live_and_from_the_stre
     [stored] = await durable.fetch(1, timeout=10)
     assert orjson.loads(stored.data)["cpu_percent"] == 97.0
     await stored.ack()
-    results = await js.pull_subscribe(f"opswire.commands.{sid}.results", durable="my-results",
-                                      stream="OPSWIRE_EVENTS")
+    results = await js.pull_subscribe(
+        f"opswire.commands.{sid}.results", durable="my-results", stream="OPSWIRE_EVENTS"
+    )
     [result] = await results.fetch(1, timeout=10)
     assert orjson.loads(result.data)["command_id"] == command["command_id"]
     ordered = await js.subscribe(
@@ -337,18 +371,33 @@ async def test_push_consumers_aimed_at_internal_subjects_are_removed_and_change_
     await fleet.agent.send(metrics_frame(action="close", reason="deleted", user_id=fleet.user_id))
     js = attacker.nc.jetstream()
     # (subject, the queue group its service listens in: a push consumer must name it)
-    deliver_to = [(f"opswire.agent.{sid}.control", None), ("opswire.rpc.auth.servers.delete", "auth"),
-                  (f"opswire.agent.{sid}.inbox", None), (f"opswire.alerts.{sid}", None)]
+    deliver_to = [
+        (f"opswire.agent.{sid}.control", None),
+        ("opswire.rpc.auth.servers.delete", "auth"),
+        (f"opswire.agent.{sid}.inbox", None),
+        (f"opswire.alerts.{sid}", None),
+    ]
     names = []
     for n, (subject, group) in enumerate(deliver_to):
-        info = await js.add_consumer("OPSWIRE_METRICS", ConsumerConfig(
-            durable_name=f"aimed-{n}", deliver_subject=subject, deliver_group=group,
-            filter_subject=f"opswire.metrics.{sid}"))
+        info = await js.add_consumer(
+            "OPSWIRE_METRICS",
+            ConsumerConfig(
+                durable_name=f"aimed-{n}",
+                deliver_subject=subject,
+                deliver_group=group,
+                filter_subject=f"opswire.metrics.{sid}",
+            ),
+        )
         names.append(info.name)
     # One aimed at the subscriber's own inbox is what push consumers are for: it stays.
-    own = await js.add_consumer("OPSWIRE_METRICS", ConsumerConfig(
-        durable_name="own-inbox", deliver_subject=f"{inbox_prefix('subscriber')}.mine",
-        filter_subject=f"opswire.metrics.{sid}"))
+    own = await js.add_consumer(
+        "OPSWIRE_METRICS",
+        ConsumerConfig(
+            durable_name="own-inbox",
+            deliver_subject=f"{inbox_prefix('subscriber')}.mine",
+            filter_subject=f"opswire.metrics.{sid}",
+        ),
+    )
 
     async def all_removed() -> bool:
         existing = {c.name for c in await js.consumers_info("OPSWIRE_METRICS")}

@@ -45,8 +45,9 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
     sent, shown = [], []
     for i in range(SAMPLES):
         moment = start + timedelta(seconds=i)
-        data = sample_data(server_id, moment, cpu=10.0 + i, memory=50.0 + i / 4,
-                           containers=FakeHost.CONTAINERS)
+        data = sample_data(
+            server_id, moment, cpu=10.0 + i, memory=50.0 + i / 4, containers=FakeHost.CONTAINERS
+        )
         assert await agent.send_metrics(data), f"sample {i} acked"
         sent.append((moment, data))
         shown.append((await dashboard.recv_type("metrics"))["data"])
@@ -56,9 +57,15 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
     # Live, on the dashboard, in our contract's fields.
     assert [s["cpu_percent"] for s in shown] == [10.0 + i for i in range(SAMPLES)]
     assert [s["memory_percent"] for s in shown] == [50.0 + i / 4 for i in range(SAMPLES)]
-    assert shown[0]["disk_usage"] == [{"path": "/", "total": 100 * BYTES_PER_GB,
-                                       "used": round(42.5 * BYTES_PER_GB),
-                                       "free": round(57.5 * BYTES_PER_GB), "percent": 42.5}]
+    assert shown[0]["disk_usage"] == [
+        {
+            "path": "/",
+            "total": 100 * BYTES_PER_GB,
+            "used": round(42.5 * BYTES_PER_GB),
+            "free": round(57.5 * BYTES_PER_GB),
+            "percent": 42.5,
+        }
+    ]
     assert shown[0]["network"][0]["interface"] == "all"
 
     # Stored, each exactly once, with its own timestamp and its own objects kept.
@@ -80,7 +87,10 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
     failed = await api.post(f"/commands/{server_id}", json={"command": "printf oops; exit 3"})
     assert failed.status_code == 200, failed.text
     assert (failed.json()["status"], failed.json()["exit_code"], failed.json()["output"]) == (
-        "failed", 3, "oops")
+        "failed",
+        3,
+        "oops",
+    )
     asked = [m for m in host.requests if m["type"] == "execute_command"]
     assert [m["request_id"] for m in asked] == [ok.json()["command_id"], failed.json()["command_id"]]
     assert [m["command"] for m in asked] == ["echo hello", "printf oops; exit 3"]
@@ -88,10 +98,16 @@ async def test_a_chatops_agent_is_stored_once_live_on_a_dashboard_and_runs_rest_
     # Docker: its action frames and reply types; the listing comes from the latest sample.
     restart = await api.post(f"/docker/{server_id}/containers/web/restart")
     assert restart.status_code == 200, restart.text
-    assert restart.json() == {"command_id": restart.json()["command_id"], "success": True,
-                              "message": "Container web restarted"}
-    assert host.requests[-1] == {"type": "restart_container", "container_id": "web",
-                                 "request_id": restart.json()["command_id"]}
+    assert restart.json() == {
+        "command_id": restart.json()["command_id"],
+        "success": True,
+        "message": "Container web restarted",
+    }
+    assert host.requests[-1] == {
+        "type": "restart_container",
+        "container_id": "web",
+        "request_id": restart.json()["command_id"],
+    }
     ghost = await api.post(f"/docker/{server_id}/containers/ghost/stop")
     assert ghost.status_code == 200, ghost.text
     assert ghost.json()["success"] is False and "No such container: ghost" in ghost.json()["message"]
@@ -168,8 +184,7 @@ async def test_a_bad_key_is_refused_at_bootstrap_and_on_the_socket(
     me = await http.get("/api/v1/api-keys/me", headers={"X-API-Key": key})
     assert me.status_code == 200, me.text
     keys = (await api.get("/api-keys", params={"server_id": server_id})).json()
-    assert me.json() == {"server_id": server_id, "key_id": keys[0]["id"], "name": "agent",
-                         "is_active": True}
+    assert me.json() == {"server_id": server_id, "key_id": keys[0]["id"], "name": "agent", "is_active": True}
     assert (await api.delete(f"/api-keys/{keys[0]['id']}")).status_code == 204
     assert (await http.get("/api/v1/api-keys/me", headers={"X-API-Key": key})).status_code == 401
     sock = await Socket.open(f"{stack.ws_url}/api/v1/agents/ws")

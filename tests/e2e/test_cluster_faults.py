@@ -47,10 +47,14 @@ async def fleet(postgres_admin_url: str, jwt_secret: str, tmp_path: Path) -> Asy
     database_url = await create_database(postgres_admin_url)
     with nats_cluster(tmp_path) as cluster:
         await cluster.wait_formed()
-        running = Fleet(cluster, database_url, jwt_secret, tmp_path,
-                        # One agent at RATE_PER_S for the whole test: above the default budget.
-                        extra_env={"OPSWIRE_STREAM_REPLICAS": "3",
-                                   "OPSWIRE_AGENT_SAMPLES_PER_S": str(2 * RATE_PER_S)})
+        running = Fleet(
+            cluster,
+            database_url,
+            jwt_secret,
+            tmp_path,
+            # One agent at RATE_PER_S for the whole test: above the default budget.
+            extra_env={"OPSWIRE_STREAM_REPLICAS": "3", "OPSWIRE_AGENT_SAMPLES_PER_S": str(2 * RATE_PER_S)},
+        )
         try:
             for role in ("auth", "ingest", "commands"):
                 for n in (1, 2):
@@ -120,8 +124,10 @@ class Dashboard:
 
 
 async def stored_samples(api: Api, server_id: str, base: datetime) -> list[int]:
-    reply = await api.get(f"/metrics/{server_id}/history", params={
-        "start": base.isoformat(), "end": datetime.now(UTC).isoformat(), "limit": 10000})
+    reply = await api.get(
+        f"/metrics/{server_id}/history",
+        params={"start": base.isoformat(), "end": datetime.now(UTC).isoformat(), "limit": 10000},
+    )
     if reply.status_code != 200:
         return []
     return [round((datetime.fromisoformat(s["timestamp"]) - base) / STEP) for s in reply.json()]
@@ -129,6 +135,7 @@ async def stored_samples(api: Api, server_id: str, base: datetime) -> list[int]:
 
 async def caught_up_after(api: Api, server_id: str, base: datetime, upto: int, since: float) -> float:
     """Seconds from `since` until every sample below `upto` is stored."""
+
     async def done() -> bool:
         with contextlib.suppress(httpx.HTTPError):
             return len({n for n in await stored_samples(api, server_id, base) if n < upto}) >= upto
@@ -138,12 +145,16 @@ async def caught_up_after(api: Api, server_id: str, base: datetime, upto: int, s
     return time.monotonic() - since
 
 
-def summary(fault: str, load: Load, stored: list[int], dashboard: Dashboard | None,
-            recovery_s: float, extra: str = "") -> dict[str, int]:
+def summary(
+    fault: str, load: Load, stored: list[int], dashboard: Dashboard | None, recovery_s: float, extra: str = ""
+) -> dict[str, int]:
     counts = Counter(stored)
     numbers = {
-        "sent": load.sent, "stored": len(stored), "lost": load.sent - len(set(stored)),
-        "duplicated": sum(c - 1 for c in counts.values()), "refused": load.refused,
+        "sent": load.sent,
+        "stored": len(stored),
+        "lost": load.sent - len(set(stored)),
+        "duplicated": sum(c - 1 for c in counts.values()),
+        "refused": load.refused,
         "dups_on_dashboard": dashboard.duplicates() if dashboard else 0,
         "missed_on_dashboard": dashboard.missed(load.sent) if dashboard else 0,
     }
@@ -160,7 +171,8 @@ async def test_losing_a_nats_node_an_ingest_and_a_commands_replica(fleet: Fleet)
         base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=4)
         load = Load(await Socket.agent(fleet.ws_url("gw-a"), key), base)
         dashboard = Dashboard(
-            await Socket.dashboard(fleet.ws_url("gw-b"), "metrics", server_id, api.token or ""), base)
+            await Socket.dashboard(fleet.ws_url("gw-b"), "metrics", server_id, api.token or ""), base
+        )
         watchers = [asyncio.create_task(load.watch_errors()), asyncio.create_task(dashboard.watch())]
 
         # 1. The node that leads the metrics stream dies under load.
@@ -175,8 +187,11 @@ async def test_losing_a_nats_node_an_ingest_and_a_commands_replica(fleet: Fleet)
         await caught_up_after(api, server_id, base, load.sent, killed_at)
         await eventually(lambda: _dashboard_settled(dashboard, load.sent), timeout_s=10)
         node_kill = summary(
-            f"kill -9 NATS node {leader} (metrics stream leader)", load,
-            await stored_samples(api, server_id, base), dashboard, stored_recovery,
+            f"kill -9 NATS node {leader} (metrics stream leader)",
+            load,
+            await stored_samples(api, server_id, base),
+            dashboard,
+            stored_recovery,
             f"dashboard_first_new_s={dashboard.first_after(killed_at) or -1:.2f} killed_after={at_kill}",
         )
         assert node_kill["lost"] == 0 and node_kill["duplicated"] == 0 and node_kill["refused"] == 0
@@ -192,8 +207,9 @@ async def test_losing_a_nats_node_an_ingest_and_a_commands_replica(fleet: Fleet)
         await loading
         batch_recovery = await recovering
         await caught_up_after(api, server_id, base, load.sent, killed_at)
-        ingest_kill = summary("kill -9 ingest-1", load, await stored_samples(api, server_id, base),
-                              dashboard, batch_recovery)
+        ingest_kill = summary(
+            "kill -9 ingest-1", load, await stored_samples(api, server_id, base), dashboard, batch_recovery
+        )
         assert ingest_kill["lost"] == 0 and ingest_kill["duplicated"] == 0
 
         # 3. A commands replica dies while commands wait for the agent.
@@ -242,15 +258,25 @@ async def _kill_a_commands_replica_mid_command(
     agent = await Socket.agent(fleet.ws_url("gw-a"), key)
     count = COMMANDS
     async with answering(agent, lambda _frame: None) as seen:
-        calls = [asyncio.create_task(api.post(f"/commands/{server_id}",
-                                              json={"command": f"echo {i}", "timeout_s": 5}))
-                 for i in range(count)]
+        calls = [
+            asyncio.create_task(
+                api.post(f"/commands/{server_id}", json={"command": f"echo {i}", "timeout_s": 5})
+            )
+            for i in range(count)
+        ]
         await eventually(lambda: _have(seen, count), timeout_s=20)
         fleet.kill("commands-1")
         killed_at = time.monotonic()
         for frame in seen:
-            await agent.send({"type": "command_response", "command_id": frame["command_id"],
-                              "output": "done\n", "exit_code": 0, "duration_ms": 3})
+            await agent.send(
+                {
+                    "type": "command_response",
+                    "command_id": frame["command_id"],
+                    "output": "done\n",
+                    "exit_code": 0,
+                    "duration_ms": 3,
+                }
+            )
 
         async def history() -> list[dict[str, Any]] | None:
             reply = await api.get(f"/commands/{server_id}/history")
@@ -269,8 +295,10 @@ async def _kill_a_commands_replica_mid_command(
         replies = await asyncio.gather(*calls, return_exceptions=True)
     statuses = Counter(entry["status"] for entry in entries)
     rest = Counter(r.status_code if isinstance(r, httpx.Response) else type(r).__name__ for r in replies)
-    print(f"\n[cluster fault] kill -9 commands-1 mid-command: commands={count} "
-          f"statuses={dict(statuses)} rest={dict(rest)} recovery_s={recovery:.2f}")
+    print(
+        f"\n[cluster fault] kill -9 commands-1 mid-command: commands={count} "
+        f"statuses={dict(statuses)} rest={dict(rest)} recovery_s={recovery:.2f}"
+    )
     await agent.close()
     return statuses
 

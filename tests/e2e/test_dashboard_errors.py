@@ -72,25 +72,38 @@ async def test_no_auth_in_time_is_closed_1008(stack: Stack) -> None:
         assert await sock.closed_with(timeout_s=3) == 1008, path
         assert AUTH_TIMEOUT_S * 0.8 <= time.monotonic() - started < AUTH_TIMEOUT_S + 3, path
 
-    await asyncio.gather(*(silent(path) for path in (
-        f"/api/v1/ws/metrics/{uuid.uuid4()}", f"/api/v1/ws/logs/{uuid.uuid4()}", "/api/v1/agents/ws")))
+    await asyncio.gather(
+        *(
+            silent(path)
+            for path in (
+                f"/api/v1/ws/metrics/{uuid.uuid4()}",
+                f"/api/v1/ws/logs/{uuid.uuid4()}",
+                "/api/v1/agents/ws",
+            )
+        )
+    )
 
 
-async def test_bad_handshakes_are_closed_1008(
-    stack: Stack, http: httpx.AsyncClient, jwt_secret: str
-) -> None:
+async def test_bad_handshakes_are_closed_1008(stack: Stack, http: httpx.AsyncClient, jwt_secret: str) -> None:
     api = await Api.new_user(http)
     me = (await api.get("/auth/me")).json()
     server_id, _ = await api.new_server_with_key()
     email = f"pair-{uuid.uuid4().hex[:8]}@example.com"
     await http.post("/api/v1/auth/register", json={"email": email, "password": "correct horse battery"})
-    pair = (await http.post("/api/v1/auth/login",
-                            json={"email": email, "password": "correct horse battery"})).json()
+    pair = (
+        await http.post("/api/v1/auth/login", json={"email": email, "password": "correct horse battery"})
+    ).json()
     past = datetime.now(UTC) - timedelta(minutes=5)
-    expired = jwt.encode({"sub": me["id"], "type": "access", "iat": past - timedelta(minutes=15),
-                          "exp": past}, jwt_secret, algorithm="HS256")
-    forged = jwt.encode({"sub": me["id"], "type": "access", "exp": datetime.now(UTC) + timedelta(hours=1)},
-                        "not-the-secret-" * 4, algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": me["id"], "type": "access", "iat": past - timedelta(minutes=15), "exp": past},
+        jwt_secret,
+        algorithm="HS256",
+    )
+    forged = jwt.encode(
+        {"sub": me["id"], "type": "access", "exp": datetime.now(UTC) + timedelta(hours=1)},
+        "not-the-secret-" * 4,
+        algorithm="HS256",
+    )
 
     cases: list[tuple[str, str | dict[str, object], str]] = [
         (server_id, {"type": "auth", "token": expired}, "invalid_token"),

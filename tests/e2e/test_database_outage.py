@@ -84,8 +84,9 @@ async def test_database_outage_is_503_everywhere_and_told_once(
             f"{method} {path}": await api.request(method, path, json=body)
             for method, path, body in routes(server_id)
         }
-        login = await http.post("/api/v1/auth/login",
-                                json={"email": "nobody@example.com", "password": "whatever123"})
+        login = await http.post(
+            "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "whatever123"}
+        )
         answers["POST /auth/login"] = login
         statuses = {route: reply.status_code for route, reply in answers.items()}
         assert statuses == dict.fromkeys(answers, 503)
@@ -108,7 +109,8 @@ async def test_database_outage_is_503_everywhere_and_told_once(
 
 async def _count(api: Api, server_id: str, start: datetime, expected: int) -> bool:
     with contextlib.suppress(httpx.HTTPError):
-        reply = await api.get(f"/metrics/{server_id}/history",
-                              params={"start": start.isoformat(), "limit": 10000})
+        reply = await api.get(
+            f"/metrics/{server_id}/history", params={"start": start.isoformat(), "limit": 10000}
+        )
         return reply.status_code == 200 and len(reply.json()) >= expected
     return False

@@ -53,8 +53,11 @@ async def test_containers_are_listed_and_driven_through_the_agent(
             reply = await api.post(f"/docker/{server_id}/containers/web/{action}")
             assert reply.status_code == 200, reply.text
             body = reply.json()
-            assert body == {"command_id": body["command_id"], "success": True,
-                            "message": f"web {action} done"}
+            assert body == {
+                "command_id": body["command_id"],
+                "success": True,
+                "message": f"web {action} done",
+            }
             assert (seen[-1]["action"], seen[-1]["container_id"]) == (action, "web")
             assert seen[-1]["command_id"] == body["command_id"]
             command_ids.append(body["command_id"])
@@ -72,9 +75,11 @@ async def test_containers_are_listed_and_driven_through_the_agent(
 
         # Refused before reaching the agent.
         sent = len(seen)
-        for path, params in ((f"/docker/{server_id}/containers/web/logs", {"tail": 0}),
-                             (f"/docker/{server_id}/containers/web/logs", {"tail": "all"}),
-                             (f"/docker/{server_id}/containers/web/logs", {"tail": 10_001})):
+        for path, params in (
+            (f"/docker/{server_id}/containers/web/logs", {"tail": 0}),
+            (f"/docker/{server_id}/containers/web/logs", {"tail": "all"}),
+            (f"/docker/{server_id}/containers/web/logs", {"tail": 10_001}),
+        ):
             assert (await api.get(path, params=params)).status_code == 422, params
         assert (await api.post(f"/docker/{server_id}/containers/web/explode")).status_code in (404, 422)
         assert (await api.post(f"/docker/{server_id}/containers/-bad/start")).status_code == 422
@@ -99,17 +104,20 @@ async def test_a_failed_list_is_an_error_and_an_offline_agent_is_409(
 ) -> None:
     api = await Api.new_user(http)
     server_id, key = await api.new_server_with_key()
-    paths = [("GET", f"/docker/{server_id}/containers"),
-             ("POST", f"/docker/{server_id}/containers/web/restart"),
-             ("GET", f"/docker/{server_id}/containers/web/logs?tail=5")]
+    paths = [
+        ("GET", f"/docker/{server_id}/containers"),
+        ("POST", f"/docker/{server_id}/containers/web/restart"),
+        ("GET", f"/docker/{server_id}/containers/web/logs?tail=5"),
+    ]
     for method, path in paths:  # never connected
         reply = await api.request(method, path)
         assert reply.status_code == 409, (path, reply.text)
 
     agent = await Socket.agent(stack.ws_url, key)
     broken = {"success": False, "message": "Cannot connect to the Docker daemon"}
-    async with answering(agent, lambda f: {"type": "docker_response", "command_id": f["command_id"],
-                                           **broken}):
+    async with answering(
+        agent, lambda f: {"type": "docker_response", "command_id": f["command_id"], **broken}
+    ):
         reply = await api.get(f"/docker/{server_id}/containers")
         assert reply.status_code == 502, reply.text
         assert "Docker daemon" in reply.json()["detail"]
@@ -135,8 +143,14 @@ async def test_an_agent_that_never_answers_times_out_and_a_late_answer_is_kept(
     assert listing.status_code == 504
 
     # The answer arrives after all: the history keeps it.
-    await agent.send({"type": "docker_response", "command_id": result["command_id"],
-                      "success": True, "message": "restarted late"})
+    await agent.send(
+        {
+            "type": "docker_response",
+            "command_id": result["command_id"],
+            "success": True,
+            "message": "restarted late",
+        }
+    )
 
     async def late() -> dict[str, Any] | None:
         history = (await api.get(f"/commands/{server_id}/history")).json()

@@ -19,12 +19,21 @@ STACK_ENV = {"OPSWIRE_COMMAND_GRACE_S": "1"}
 def fake_agent(frame: dict[str, Any]) -> dict[str, Any] | None:
     """`true` succeeds, `false` fails, `sleep` never answers; Docker actions succeed."""
     if frame["type"] == "docker_command":
-        return {"type": "docker_response", "command_id": frame["command_id"], "success": True,
-                "message": f"{frame['action']} ok"}
+        return {
+            "type": "docker_response",
+            "command_id": frame["command_id"],
+            "success": True,
+            "message": f"{frame['action']} ok",
+        }
     if frame["command"].startswith("sleep"):
         return None
-    return {"type": "command_response", "command_id": frame["command_id"], "output": "",
-            "exit_code": 0 if frame["command"] == "true" else 1, "duration_ms": 3}
+    return {
+        "type": "command_response",
+        "command_id": frame["command_id"],
+        "output": "",
+        "exit_code": 0 if frame["command"] == "true" else 1,
+        "duration_ms": 3,
+    }
 
 
 async def test_each_finished_command_is_an_event(
@@ -38,8 +47,10 @@ async def test_each_finished_command_is_an_event(
     agent = await Socket.agent(stack.ws_url, key)
 
     async with answering(agent, fake_agent):
-        replies = [await api.post(f"/commands/{server_id}", json={"command": command, "timeout_s": 1})
-                   for command in ("true", "false", "sleep 60")]
+        replies = [
+            await api.post(f"/commands/{server_id}", json={"command": command, "timeout_s": 1})
+            for command in ("true", "false", "sleep 60")
+        ]
         restart = await api.post(f"/docker/{server_id}/containers/web/restart")
     assert [r.status_code for r in replies] == [200, 200, 200] and restart.status_code == 200
     assert [r.json()["status"] for r in replies] == ["succeeded", "failed", "timeout"]
@@ -81,8 +92,12 @@ async def test_the_audit_log_lists_what_the_user_did_and_only_that(
         command = (await api.post(f"/commands/{server_id}", json={"command": "true"})).json()
         docker = (await api.post(f"/docker/{server_id}/containers/web/stop")).json()
 
-    threshold = (await api.post("/alerts/thresholds", json={
-        "server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50})).json()
+    threshold = (
+        await api.post(
+            "/alerts/thresholds",
+            json={"server_id": server_id, "metric_type": "cpu", "comparison": "gt", "threshold_value": 50},
+        )
+    ).json()
     assert (await api.put(f"/alerts/thresholds/{threshold['id']}", json={"duration_s": 0})).status_code == 200
     alerts = await Events.watch(nc, stack.subjects.alerts(server_id))
     await agent.send(metrics_frame(cpu_percent=99.0))

@@ -80,9 +80,15 @@ async def test_wrong_log_requests_are_refused_and_change_nothing(
     server_id, key = await owner.new_server_with_key()
     agent = await Socket.agent(stack.ws_url, key)
 
-    for params in ({"level": "loud"}, {"level": ""}, {"limit": 0}, {"limit": 10_001},
-                   {"limit": "many"}, {"start": "yesterday"},
-                   {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"}):
+    for params in (
+        {"level": "loud"},
+        {"level": ""},
+        {"limit": 0},
+        {"limit": 10_001},
+        {"limit": "many"},
+        {"start": "yesterday"},
+        {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+    ):
         reply = await owner.get(f"/logs/{server_id}", params=params)
         assert reply.status_code == 422, (params, reply.text)
         assert "detail" in reply.json()
@@ -98,15 +104,19 @@ async def test_wrong_log_requests_are_refused_and_change_nothing(
 
     # Bad log frames: answered, nothing stored, the agent keeps going.
     now = datetime.now(UTC).isoformat()
-    for bad in ({"type": "log", "level": "loud", "message": "x", "timestamp": now},
-                {"type": "log", "level": "info", "timestamp": now},
-                {"type": "log", "level": "info", "message": 42, "timestamp": now},
-                {"type": "log", "level": "info", "message": "x", "timestamp": "soon"},
-                {"type": "log", "level": "info", "message": "x", "timestamp": now, "source": "s" * 300}):
+    for bad in (
+        {"type": "log", "level": "loud", "message": "x", "timestamp": now},
+        {"type": "log", "level": "info", "timestamp": now},
+        {"type": "log", "level": "info", "message": 42, "timestamp": now},
+        {"type": "log", "level": "info", "message": "x", "timestamp": "soon"},
+        {"type": "log", "level": "info", "message": "x", "timestamp": now, "source": "s" * 300},
+    ):
         await agent.send(bad)
         error = await agent.recv()
         assert (error["type"], error["code"], error["message"]) == (
-            "error", "invalid_format", "Invalid message format"
+            "error",
+            "invalid_format",
+            "Invalid message format",
         ), (bad, error)
     await agent.send(log_frame("good"))
     stored = await eventually(lambda: _logs(owner, server_id, expect=1))

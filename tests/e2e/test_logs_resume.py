@@ -94,9 +94,7 @@ async def test_replay_is_bounded_to_the_newest_lines(stack: Stack, http: httpx.A
     await agent.close()
 
 
-async def test_a_bad_since_is_refused_like_any_bad_auth_frame(
-    stack: Stack, http: httpx.AsyncClient
-) -> None:
+async def test_a_bad_since_is_refused_like_any_bad_auth_frame(stack: Stack, http: httpx.AsyncClient) -> None:
     api = await Api.new_user(http)
     server_id, _key = await api.new_server_with_key()
     sock = await Socket.open(f"{stack.ws_url}/api/v1/ws/logs/{server_id}")

@@ -69,8 +69,9 @@ async def test_samples_accepted_while_nats_is_down_are_stored_once_it_is_back(
 
         async def all_stored() -> list[dict[str, object]] | None:
             with contextlib.suppress(httpx.HTTPError):
-                reply = await api.get(f"/metrics/{server_id}/history",
-                                      params={"start": start.isoformat(), "limit": 10000})
+                reply = await api.get(
+                    f"/metrics/{server_id}/history", params={"start": start.isoformat(), "limit": 10000}
+                )
                 if reply.status_code == 200 and len(reply.json()) >= sent:
                     return list(reply.json())
             return None

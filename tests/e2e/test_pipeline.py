@@ -24,8 +24,15 @@ async def answer_commands(agent: Socket, output: str = "hello\n") -> None:
         while True:
             frame = await agent.recv(timeout_s=60)
             if frame["type"] == "command":
-                await agent.send({"type": "command_response", "command_id": frame["command_id"],
-                                  "output": output, "exit_code": 0, "duration_ms": 7})
+                await agent.send(
+                    {
+                        "type": "command_response",
+                        "command_id": frame["command_id"],
+                        "output": output,
+                        "exit_code": 0,
+                        "duration_ms": 7,
+                    }
+                )
 
 
 async def test_metrics_and_commands_travel_the_whole_way(stack: Stack, http: httpx.AsyncClient) -> None:
@@ -102,7 +109,9 @@ async def test_every_bad_agent_frame_is_answered_and_the_socket_keeps_working(
         await agent.send(bad)
         error = await agent.recv()
         assert (error["type"], error["code"], error["message"]) == (
-            "error", "invalid_format", "Invalid message format"
+            "error",
+            "invalid_format",
+            "Invalid message format",
         ), (bad, error)
 
     await agent.send({"type": "ping"})
@@ -126,7 +135,9 @@ async def test_bad_credentials_at_each_door(stack: Stack, http: httpx.AsyncClien
     wrong_key = await Socket.open(f"{stack.ws_url}/api/v1/agents/ws")
     await wrong_key.send({"type": "auth", "api_key": "ow_not-a-real-key"})
     assert await wrong_key.recv() == {
-        "type": "error", "code": "invalid_key", "message": "Invalid or inactive API key"
+        "type": "error",
+        "code": "invalid_key",
+        "message": "Invalid or inactive API key",
     }
     assert await wrong_key.closed_with() == 1008
 
@@ -136,8 +147,12 @@ async def test_bad_credentials_at_each_door(stack: Stack, http: httpx.AsyncClien
     assert await not_auth_first.closed_with() == 1008
 
     # Another user's server: 404 over REST, error + 1008 over the dashboard socket.
-    for path in (f"/servers/{server_id}", f"/metrics/{server_id}", f"/metrics/{server_id}/history",
-                 f"/commands/{server_id}/history"):
+    for path in (
+        f"/servers/{server_id}",
+        f"/metrics/{server_id}",
+        f"/metrics/{server_id}/history",
+        f"/commands/{server_id}/history",
+    ):
         assert (await stranger.get(path)).status_code == 404, path
     assert (await stranger.post(f"/commands/{server_id}", json={"command": "id"})).status_code == 404
     peek = await Socket.open(f"{stack.ws_url}/api/v1/ws/metrics/{server_id}")
@@ -172,5 +187,3 @@ async def _history(api: Api, server_id: str) -> list[dict[str, object]] | None:
     assert reply.status_code == 200, reply.text
     samples: list[dict[str, object]] = reply.json()
     return samples or None
-
-

@@ -117,7 +117,8 @@ async def test_a_newer_connection_replaces_the_older_one(
     first, second = await asyncio.gather(Socket.agent(stack.ws_url, key), Socket.agent(stack.ws_url, key))
     closed = await asyncio.wait(
         [asyncio.create_task(s.closed_with(timeout_s=5.0)) for s in (first, second)],
-        timeout=5.0, return_when=asyncio.FIRST_COMPLETED,
+        timeout=5.0,
+        return_when=asyncio.FIRST_COMPLETED,
     )
     done, pending = closed
     assert len(done) == 1 and next(iter(done)).result() == 4000

@@ -148,14 +148,16 @@ async def test_password_change_keeps_this_session_and_ends_the_others(http: http
     email = await register(http)
     here, other = await login(http, email), await login(http, email)
     api = as_user(http, here)
-    wrong = await api.post("/auth/password", json={"current_password": "not it at all",
-                                                    "new_password": "a new secret 1"})
+    wrong = await api.post(
+        "/auth/password", json={"current_password": "not it at all", "new_password": "a new secret 1"}
+    )
     assert (wrong.status_code, wrong.json()) == (403, {"detail": "Current password is incorrect"})
     weak = await api.post("/auth/password", json={"current_password": PASSWORD, "new_password": "short"})
     assert weak.status_code == 422
 
-    changed = await api.post("/auth/password", json={"current_password": PASSWORD,
-                                                      "new_password": "a new secret 1"})
+    changed = await api.post(
+        "/auth/password", json={"current_password": PASSWORD, "new_password": "a new secret 1"}
+    )
     assert changed.status_code == 204
     await eventually(lambda: refused_401(as_user(http, other)))
     assert (await api.get("/auth/me")).status_code == 200

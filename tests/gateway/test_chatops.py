@@ -60,12 +60,19 @@ def test_a_sample_maps_onto_the_contract_with_gib_as_bytes_and_its_objects_kept(
     assert frame.timestamp == NOW and frame.server_id == SERVER_ID
     (disk,) = frame.disk_usage
     assert (disk.path, disk.percent) == ("/", 42.5)
-    assert (disk.total, disk.used, disk.free) == (100 * BYTES_PER_GB, round(42.5 * BYTES_PER_GB),
-                                                 round(57.5 * BYTES_PER_GB))
+    assert (disk.total, disk.used, disk.free) == (
+        100 * BYTES_PER_GB,
+        round(42.5 * BYTES_PER_GB),
+        round(57.5 * BYTES_PER_GB),
+    )
     (net,) = frame.network
     assert net.model_dump(exclude_none=True) == {
-        "interface": "all", "bytes_sent": 123_456_789, "bytes_recv": 987_654_321,
-        "packets_sent": 1_000, "packets_recv": 2_000}
+        "interface": "all",
+        "bytes_sent": 123_456_789,
+        "bytes_recv": 987_654_321,
+        "packets_sent": 1_000,
+        "packets_recv": 2_000,
+    }
     extras = frame.model_extra or {}
     assert extras["cpu"] == {"usage_percent": 23.5, "cores": 4, "frequency_mhz": 2400.0}
     assert extras["memory"]["total_gb"] == 16.0 and extras["disk"]["available_gb"] == 57.5
@@ -79,17 +86,20 @@ def test_a_sample_without_containers_has_none() -> None:
     assert isinstance(frame, MetricsFrame) and frame.containers is None
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    (lambda d: d["cpu"].pop("usage_percent"), "data.cpu.usage_percent: Field required"),
-    (lambda d: d.pop("memory"), "data.memory: Field required"),
-    (lambda d: d["disk"].update(usage_percent=101), "data.disk.usage_percent"),
-    (lambda d: d["disk"].update(total_gb=1e30), "data.disk.total_gb"),
-    (lambda d: d["network"].update(bytes_sent=-1), "data.network.bytes_sent"),
-    (lambda d: d["network"].update(bytes_recv=2**64), "data.network.bytes_recv"),
-    (lambda d: d.update(processes="many"), "data.processes"),
-    (lambda d: d.update(timestamp="yesterday"), "timestamp"),
-    (lambda d: d.update(timestamp="2999-01-01T00:00:00Z"), "future"),
-])
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d["cpu"].pop("usage_percent"), "data.cpu.usage_percent: Field required"),
+        (lambda d: d.pop("memory"), "data.memory: Field required"),
+        (lambda d: d["disk"].update(usage_percent=101), "data.disk.usage_percent"),
+        (lambda d: d["disk"].update(total_gb=1e30), "data.disk.total_gb"),
+        (lambda d: d["network"].update(bytes_sent=-1), "data.network.bytes_sent"),
+        (lambda d: d["network"].update(bytes_recv=2**64), "data.network.bytes_recv"),
+        (lambda d: d.update(processes="many"), "data.processes"),
+        (lambda d: d.update(timestamp="yesterday"), "timestamp"),
+        (lambda d: d.update(timestamp="2999-01-01T00:00:00Z"), "future"),
+    ],
+)
 def test_a_bad_sample_is_refused_with_a_reason(change: Any, reason: str) -> None:
     data = sample_data(SERVER_ID, NOW)
     change(data)
@@ -111,8 +121,17 @@ def test_seed_agents_are_passed_through_untouched_and_get_no_ack() -> None:
     dialect = AgentDialect()
     ping = '{"type":"ping"}'
     assert dialect.inbound(ping) is ping  # tells nothing: still undecided
-    seed = orjson.dumps({"type": "metrics", "cpu_percent": 1, "memory_percent": 2, "disk_usage": [],
-                         "network": [], "timestamp": NOW.isoformat(), "data": {"kept": True}})
+    seed = orjson.dumps(
+        {
+            "type": "metrics",
+            "cpu_percent": 1,
+            "memory_percent": 2,
+            "disk_usage": [],
+            "network": [],
+            "timestamp": NOW.isoformat(),
+            "data": {"kept": True},
+        }
+    )
     assert dialect.inbound(seed) is seed
     assert dialect.chatops is None
     frame = parse_agent_frame(seed)
@@ -138,8 +157,9 @@ def test_an_accepted_sample_is_acked_and_its_containers_are_the_listing() -> Non
     assert isinstance(listing, DockerResponse) and listing.success is False
     assert "No metrics sample" in listing.message
 
-    frame = parse_agent_frame(dialect.inbound(metrics(**sample_data(
-        SERVER_ID, NOW, containers=FakeHost.CONTAINERS))))
+    frame = parse_agent_frame(
+        dialect.inbound(metrics(**sample_data(SERVER_ID, NOW, containers=FakeHost.CONTAINERS)))
+    )
     assert isinstance(frame, MetricsFrame)
     ack = dialect.accepted(frame)
     assert ack is not None and ack.model_dump() == {"type": "metrics_received", "status": "ok"}
@@ -160,36 +180,48 @@ def test_a_shell_command_goes_out_as_execute_command_and_its_duration_is_measure
     out = dialect.outbound(CommandFrame(command_id="cmd-1", command="uptime", timeout_s=5))
     assert out.model_dump() == {"type": "execute_command", "command": "uptime", "request_id": "cmd-1"}
     clock.now += 1.25
-    reply = wire(go_map(type="command_result", request_id="cmd-1",
-                        data=go_map(output="up 3 days\n", exit_code=0)))
+    reply = wire(
+        go_map(type="command_result", request_id="cmd-1", data=go_map(output="up 3 days\n", exit_code=0))
+    )
     frame = parse_agent_frame(dialect.inbound(reply))
     assert isinstance(frame, CommandResponse)
     assert (frame.command_id, frame.output, frame.exit_code, frame.duration_ms) == (
-        "cmd-1", "up 3 days\n", 0, 1250)
+        "cmd-1",
+        "up 3 days\n",
+        0,
+        1250,
+    )
 
 
 def test_its_error_for_a_shell_command_is_a_failed_command() -> None:
     dialect = chatops_dialect()
     dialect.outbound(CommandFrame(command_id="cmd-2", command="x"))
-    frame = parse_agent_frame(dialect.inbound(wire(go_map(
-        type="error", message="Invalid command", request_id="cmd-2"))))
+    frame = parse_agent_frame(
+        dialect.inbound(wire(go_map(type="error", message="Invalid command", request_id="cmd-2")))
+    )
     assert isinstance(frame, CommandResponse)
     assert frame.exit_code is None and frame.output == "Invalid command"
 
 
-@pytest.mark.parametrize(("action", "sent", "reply_type", "status"), [
-    ("start", "start_container", "container_started", "started"),
-    ("stop", "stop_container", "container_stopped", "stopped"),
-    ("restart", "restart_container", "container_restarted", "restarted"),
-])
+@pytest.mark.parametrize(
+    ("action", "sent", "reply_type", "status"),
+    [
+        ("start", "start_container", "container_started", "started"),
+        ("stop", "stop_container", "container_stopped", "stopped"),
+        ("restart", "restart_container", "container_restarted", "restarted"),
+    ],
+)
 def test_docker_actions_go_out_in_its_frames_and_come_back_as_docker_responses(
     action: DockerAction, sent: str, reply_type: str, status: str
 ) -> None:
     dialect = chatops_dialect()
     out = dialect.outbound(DockerCommandFrame(command_id="d1", action=action, container_id="web"))
     assert out.model_dump() == {"type": sent, "container_id": "web", "request_id": "d1"}
-    frame = parse_agent_frame(dialect.inbound(wire(go_map(
-        type=reply_type, request_id="d1", data=go_map(container_id="web", status=status)))))
+    frame = parse_agent_frame(
+        dialect.inbound(
+            wire(go_map(type=reply_type, request_id="d1", data=go_map(container_id="web", status=status)))
+        )
+    )
     assert isinstance(frame, DockerResponse) and frame.command_id == "d1"
     assert frame.success is True and frame.message == f"Container web {status}"
     assert frame.data == {"container_id": "web", "status": status}
@@ -197,17 +229,38 @@ def test_docker_actions_go_out_in_its_frames_and_come_back_as_docker_responses(
 
 def test_logs_and_docker_failures() -> None:
     dialect = chatops_dialect()
-    out = dialect.outbound(DockerCommandFrame(command_id="g1", action="logs", container_id="web",
-                                              params={"tail": 3}))
-    assert out.model_dump() == {"type": "get_container_logs", "container_id": "web",
-                                "request_id": "g1", "tail": 3}
-    frame = parse_agent_frame(dialect.inbound(wire(go_map(
-        type="container_logs", request_id="g1", data=go_map(container_id="web", logs=["a", "b"])))))
+    out = dialect.outbound(
+        DockerCommandFrame(command_id="g1", action="logs", container_id="web", params={"tail": 3})
+    )
+    assert out.model_dump() == {
+        "type": "get_container_logs",
+        "container_id": "web",
+        "request_id": "g1",
+        "tail": 3,
+    }
+    frame = parse_agent_frame(
+        dialect.inbound(
+            wire(
+                go_map(
+                    type="container_logs", request_id="g1", data=go_map(container_id="web", logs=["a", "b"])
+                )
+            )
+        )
+    )
     assert isinstance(frame, DockerResponse) and frame.success and frame.data == "a\nb"
 
     dialect.outbound(DockerCommandFrame(command_id="g2", action="stop", container_id="ghost"))
-    frame = parse_agent_frame(dialect.inbound(wire(go_map(
-        type="error", message="Failed to stop container: No such container: ghost", request_id="g2"))))
+    frame = parse_agent_frame(
+        dialect.inbound(
+            wire(
+                go_map(
+                    type="error",
+                    message="Failed to stop container: No such container: ghost",
+                    request_id="g2",
+                )
+            )
+        )
+    )
     assert isinstance(frame, DockerResponse) and frame.success is False
     assert frame.message == "Failed to stop container: No such container: ghost"
 
@@ -216,17 +269,26 @@ def test_logs_and_docker_failures() -> None:
     assert "inspect" in inspect.message
 
 
-@pytest.mark.parametrize(("frame", "reason"), [
-    (go_map(type="command_result", data=go_map(output="x", exit_code=0)), "request_id: Field required"),
-    (go_map(type="command_result", request_id="r", data=go_map(output="x")), "data.exit_code"),
-    (go_map(type="command_result", request_id="r", data=go_map(output="x", exit_code=2**40)),
-     "data.exit_code"),
-    (go_map(type="container_started", request_id="r", data=go_map(status="started")),
-     "data.container_id"),
-    (go_map(type="error", message="no id"), "request_id"),
-    (go_map(type="container_logs", request_id="r", data=go_map(container_id="w", logs=[1])),
-     "data.logs.0"),
-])
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (go_map(type="command_result", data=go_map(output="x", exit_code=0)), "request_id: Field required"),
+        (go_map(type="command_result", request_id="r", data=go_map(output="x")), "data.exit_code"),
+        (
+            go_map(type="command_result", request_id="r", data=go_map(output="x", exit_code=2**40)),
+            "data.exit_code",
+        ),
+        (
+            go_map(type="container_started", request_id="r", data=go_map(status="started")),
+            "data.container_id",
+        ),
+        (go_map(type="error", message="no id"), "request_id"),
+        (
+            go_map(type="container_logs", request_id="r", data=go_map(container_id="w", logs=[1])),
+            "data.logs.0",
+        ),
+    ],
+)
 def test_bad_replies_are_refused_with_a_reason(frame: dict[str, Any], reason: str) -> None:
     dialect = chatops_dialect()
     with pytest.raises(FrameError) as refused:
@@ -247,8 +309,11 @@ def test_an_unanswered_command_is_forgotten_and_the_memory_is_bounded() -> None:
 
 def test_a_reply_to_an_unknown_request_still_translates() -> None:
     # The session answers it with `unknown_command`, as for seed agents.
-    frame = parse_agent_frame(chatops_dialect().inbound(wire(go_map(
-        type="command_result", request_id="nobody", data=go_map(output="", exit_code=0)))))
+    frame = parse_agent_frame(
+        chatops_dialect().inbound(
+            wire(go_map(type="command_result", request_id="nobody", data=go_map(output="", exit_code=0)))
+        )
+    )
     assert isinstance(frame, CommandResponse) and frame.duration_ms == 0
 
 

@@ -76,10 +76,17 @@ async def test_wildcard(monkeypatch: pytest.MonkeyPatch) -> None:
         assert response.headers["access-control-allow-origin"] == "*"
 
 
-@pytest.mark.parametrize("value", [
-    "dash.example.com", "https://dash.example.com/", "https://dash.example.com/app",
-    "ftp://dash.example.com", "https://dash.example.com:70000", f"{ALLOWED},not an origin",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "dash.example.com",
+        "https://dash.example.com/",
+        "https://dash.example.com/app",
+        "ftp://dash.example.com",
+        "https://dash.example.com:70000",
+        f"{ALLOWED},not an origin",
+    ],
+)
 def test_invalid_origins_are_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
@@ -93,6 +100,8 @@ def test_invalid_origins_are_refused_naming_the_variable(
 
 
 def test_origins_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPSWIRE_CORS_ORIGINS", " https://Dash.Example.com ,http://[::1]:8080,, https://dash.example.com")
+    monkeypatch.setenv(
+        "OPSWIRE_CORS_ORIGINS", " https://Dash.Example.com ,http://[::1]:8080,, https://dash.example.com"
+    )
     settings = load_settings(GatewaySettings, jwt_secret=secrets.token_urlsafe(48))
     assert settings.cors_origins == ["https://dash.example.com", "http://[::1]:8080"]

@@ -34,10 +34,13 @@ def _urls(html: str) -> list[str]:
     return [a or b for a, b in _ASSET.findall(html)]
 
 
-@pytest.mark.parametrize(("page", "expected"), [
-    ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "openapi.json"}),
-    ("/redoc", {"redoc.standalone.js", "openapi.json"}),
-])
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "openapi.json"}),
+        ("/redoc", {"redoc.standalone.js", "openapi.json"}),
+    ],
+)
 async def test_doc_pages_use_only_local_assets(
     client: httpx.AsyncClient, page: str, expected: set[str]
 ) -> None:
@@ -53,7 +56,7 @@ async def test_doc_pages_use_only_local_assets(
         assert url.startswith("/"), url
         asset = await client.get(url)
         assert asset.status_code == 200, url
-        suffix = url[url.rfind("."):]
+        suffix = url[url.rfind(".") :]
         assert asset.headers["content-type"].split(";")[0].strip() in _CONTENT_TYPES[suffix], url
         assert len(asset.content) > 0
 

@@ -25,11 +25,18 @@ def secured(tmp_path: Path) -> Iterator[SecuredNats]:
 
 async def test_refused_credentials_stop_the_gateway_with_one_clear_line(secured: SecuredNats) -> None:
     env = dict(os.environ) | role_env(secured.admin_url, "gateway")
-    env |= {"OPSWIRE_NATS_PASSWORD": "not-the-password", "OPSWIRE_JWT_SECRET": secrets.token_urlsafe(40),
-            "OPSWIRE_PORT": "0"}
+    env |= {
+        "OPSWIRE_NATS_PASSWORD": "not-the-password",
+        "OPSWIRE_JWT_SECRET": secrets.token_urlsafe(40),
+        "OPSWIRE_PORT": "0",
+    }
     process = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "opswire", "gateway"], env=env, capture_output=True,
-        text=True, timeout=60,
+        subprocess.run,
+        [sys.executable, "-m", "opswire", "gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert process.returncode == 1
     last = process.stderr.strip().splitlines()[-1]

@@ -31,8 +31,11 @@ async def test_routes_document_their_response_models(api: Api) -> None:
         ("/api/v1/auth/me", "get", "200"): "UserPublic",
         ("/api/v1/api-keys", "post", "201"): "ApiKeyCreated",
         ("/api/v1/commands/{server_id}", "post", "200"): "CommandResult",
-        ("/api/v1/docker/{server_id}/containers/{container_id}/{action}", "post", "200"):
-            "DockerActionResult",
+        (
+            "/api/v1/docker/{server_id}/containers/{container_id}/{action}",
+            "post",
+            "200",
+        ): "DockerActionResult",
         ("/api/v1/alerts/{alert_id}/resolve", "post", "200"): "AlertPublic",
         ("/api/v1/metrics/{server_id}", "get", "200"): "MetricsSample",
     }

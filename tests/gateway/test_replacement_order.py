@@ -15,8 +15,9 @@ def _session(connection_id: str, at: datetime) -> Any:
 
 
 def _announce(session: Any) -> AgentControl:
-    return AgentControl(reason="replaced", keep_connection_id=session.connection_id,
-                        connected_at=session.connected_at)
+    return AgentControl(
+        reason="replaced", keep_connection_id=session.connection_id, connected_at=session.connected_at
+    )
 
 
 def test_crossing_announcements_close_exactly_one() -> None:

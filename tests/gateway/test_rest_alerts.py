@@ -52,9 +52,7 @@ async def test_create_threshold_checks_ownership_then_is_201(api: Api) -> None:
         "threshold_value": 80,
     }
     async with api.audit_events() as next_event:
-        response = await api.client.post(
-            "/api/v1/alerts/thresholds", json=body, headers=api.headers
-        )
+        response = await api.client.post("/api/v1/alerts/thresholds", json=body, headers=api.headers)
         event = await next_event()
     assert response.status_code == 201
     assert response.json() == created
@@ -179,9 +177,7 @@ async def test_delete_threshold_is_204_and_others_404(api: Api) -> None:
     assert (
         await api.client.delete(f"/api/v1/alerts/thresholds/{mine}", headers=api.headers)
     ).status_code == 204
-    other = await api.client.delete(
-        f"/api/v1/alerts/thresholds/{uuid.uuid4()}", headers=api.headers
-    )
+    other = await api.client.delete(f"/api/v1/alerts/thresholds/{uuid.uuid4()}", headers=api.headers)
     assert other.status_code == 404
 
 
@@ -226,9 +222,7 @@ async def test_resolve_alert_is_audited(api: Api) -> None:
         event = await next_event()
     assert response.status_code == 200
     assert response.json()["status"] == "resolved"
-    assert api.stubs.calls(calls.ALERTS_RESOLVE) == [
-        {"user_id": str(api.user_id), "alert_id": str(alert_id)}
-    ]
+    assert api.stubs.calls(calls.ALERTS_RESOLVE) == [{"user_id": str(api.user_id), "alert_id": str(alert_id)}]
     assert (event.action, event.target) == ("alert.resolve", f"alert:{alert_id}")
 
 

@@ -45,9 +45,7 @@ async def test_register_conflict_is_409(api: Api) -> None:
         {"password": "long enough"},
     ],
 )
-async def test_register_rejects_bad_input_without_calling_auth(
-    api: Api, body: dict[str, str]
-) -> None:
+async def test_register_rejects_bad_input_without_calling_auth(api: Api, body: dict[str, str]) -> None:
     await api.stubs.ok(calls.AUTH_REGISTER, user_public(uuid.uuid4()))
     response = await api.client.post("/api/v1/auth/register", json=body)
     assert response.status_code == 422
@@ -111,9 +109,7 @@ async def test_wrong_credentials_get_one_401_detail(api: Api, service_detail: st
 async def test_refresh_returns_a_new_pair(api: Api) -> None:
     pair = api.gateway.tokens.issue_pair(api.user_id)
     await api.stubs.ok(calls.AUTH_REFRESH, api.gateway.tokens.issue_pair(api.user_id).model_dump())
-    response = await api.client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": pair.refresh_token}
-    )
+    response = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": pair.refresh_token})
     assert response.status_code == 200
     assert set(response.json()) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert api.stubs.calls(calls.AUTH_REFRESH) == [{"refresh_token": pair.refresh_token}]
@@ -154,9 +150,7 @@ def _bad_tokens(secret: str, user_id: uuid.UUID) -> dict[str, dict[str, str]]:
     "case",
     ["missing", "forged", "expired", "refresh-as-access", "no-subject", "garbage", "basic-scheme"],
 )
-async def test_bad_tokens_are_401_with_www_authenticate(
-    api: Api, jwt_secret: str, case: str
-) -> None:
+async def test_bad_tokens_are_401_with_www_authenticate(api: Api, jwt_secret: str, case: str) -> None:
     await api.stubs.ok(calls.AUTH_ME, user_public(api.user_id))
     headers = _bad_tokens(jwt_secret, api.user_id)[case]
     response = await api.client.get("/api/v1/auth/me", headers=headers)

@@ -78,11 +78,13 @@ async def test_run_waits_longer_than_the_default_rpc_timeout(api: Api) -> None:
         return command_result(api.server_id, status="timeout", exit_code=None)
 
     await api.stubs.answer(calls.COMMANDS_RUN, slow)
-    posting = asyncio.ensure_future(api.client.post(
-        f"/api/v1/commands/{api.server_id}",
-        json={"command": "sleep 5", "timeout_s": 1},
-        headers=api.headers,
-    ))
+    posting = asyncio.ensure_future(
+        api.client.post(
+            f"/api/v1/commands/{api.server_id}",
+            json={"command": "sleep 5", "timeout_s": 1},
+            headers=api.headers,
+        )
+    )
     await called.wait()
     # Past twice the plain RPC timeout the gateway is still waiting (load only lengthens it).
     done, _ = await asyncio.wait({posting}, timeout=TEST_RPC_TIMEOUT_S * 2)
@@ -117,9 +119,7 @@ async def test_agent_offline_is_409(api: Api) -> None:
 )
 async def test_bad_command_body_is_422(api: Api, body: dict[str, Any]) -> None:
     await api.stubs.ok(calls.COMMANDS_RUN, command_result(api.server_id))
-    response = await api.client.post(
-        f"/api/v1/commands/{api.server_id}", json=body, headers=api.headers
-    )
+    response = await api.client.post(f"/api/v1/commands/{api.server_id}", json=body, headers=api.headers)
     assert response.status_code == 422
     assert api.stubs.calls(calls.COMMANDS_RUN) == []
 
@@ -141,9 +141,7 @@ async def test_command_history_is_a_bare_array(api: Api) -> None:
     )
     assert response.status_code == 200
     assert [item["command_id"] for item in response.json()] == [h["command_id"] for h in history]
-    assert api.stubs.calls(calls.COMMANDS_HISTORY) == [
-        {"server_id": str(api.server_id), "limit": 2}
-    ]
+    assert api.stubs.calls(calls.COMMANDS_HISTORY) == [{"server_id": str(api.server_id), "limit": 2}]
 
 
 async def test_commands_service_down_is_503(api: Api) -> None:
@@ -160,9 +158,7 @@ CONTAINERS = [{"id": "abc123", "name": "web", "image": "nginx", "state": "runnin
 
 async def test_list_containers_is_the_agents_bare_array(api: Api) -> None:
     await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "list", data=CONTAINERS))
-    response = await api.client.get(
-        f"/api/v1/docker/{api.server_id}/containers", headers=api.headers
-    )
+    response = await api.client.get(f"/api/v1/docker/{api.server_id}/containers", headers=api.headers)
     assert response.status_code == 200
     assert response.json() == CONTAINERS
     [sent] = api.stubs.calls(calls.DOCKER_RUN)
@@ -176,13 +172,9 @@ async def test_list_containers_is_the_agents_bare_array(api: Api) -> None:
         ({"success": False, "status": "timeout", "message": "Agent did not answer in time"}, 504),
     ],
 )
-async def test_list_containers_failure_on_the_agent(
-    api: Api, fields: dict[str, Any], code: int
-) -> None:
+async def test_list_containers_failure_on_the_agent(api: Api, fields: dict[str, Any], code: int) -> None:
     await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "list", **fields))
-    response = await api.client.get(
-        f"/api/v1/docker/{api.server_id}/containers", headers=api.headers
-    )
+    response = await api.client.get(f"/api/v1/docker/{api.server_id}/containers", headers=api.headers)
     assert response.status_code == code
     assert response.json() == {"detail": fields["message"]}
 
@@ -216,9 +208,7 @@ async def test_container_action_reports_the_agents_verdict(api: Api, success: bo
     )
 
 
-@pytest.mark.parametrize(
-    "path", ["containers/web/explode", "containers/web/list", "containers/-x/stop"]
-)
+@pytest.mark.parametrize("path", ["containers/web/explode", "containers/web/list", "containers/-x/stop"])
 async def test_unknown_action_or_bad_container_is_422(api: Api, path: str) -> None:
     await api.stubs.ok(calls.DOCKER_RUN, docker_result(api.server_id, "stop"))
     response = await api.client.post(f"/api/v1/docker/{api.server_id}/{path}", headers=api.headers)
@@ -280,8 +270,10 @@ async def test_over_quota_is_429_with_retry_after(api: Api) -> None:
     await api.stubs.answer(calls.COMMANDS_RUN, over)
     await api.stubs.answer(calls.DOCKER_RUN, over)
     for path in ("commands", "docker"):
-        url = f"/api/v1/commands/{api.server_id}" if path == "commands" else (
-            f"/api/v1/docker/{api.server_id}/containers/web/stop"
+        url = (
+            f"/api/v1/commands/{api.server_id}"
+            if path == "commands"
+            else (f"/api/v1/docker/{api.server_id}/containers/web/stop")
         )
         response = await api.client.post(url, json={"command": "uptime"}, headers=api.headers)
         assert response.status_code == 429
@@ -297,9 +289,7 @@ async def test_idempotency_key_is_passed_on_for_commands_and_container_actions(a
         f"/api/v1/commands/{api.server_id}", json={"command": "uptime"}, headers=headers
     )
     assert response.status_code == 200
-    response = await api.client.post(
-        f"/api/v1/docker/{api.server_id}/containers/web/stop", headers=headers
-    )
+    response = await api.client.post(f"/api/v1/docker/{api.server_id}/containers/web/stop", headers=headers)
     assert response.status_code == 200
     [run] = api.stubs.calls(calls.COMMANDS_RUN)
     [stop] = api.stubs.calls(calls.DOCKER_RUN)

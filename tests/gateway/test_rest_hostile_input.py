@@ -21,9 +21,7 @@ async def test_a_refused_register_never_echoes_the_password(api: Api) -> None:
 
 
 async def test_a_refused_oversized_field_is_not_sent_back(api: Api) -> None:
-    response = await api.client.post(
-        "/api/v1/servers", json={"name": "x" * 100_000}, headers=api.headers
-    )
+    response = await api.client.post("/api/v1/servers", json={"name": "x" * 100_000}, headers=api.headers)
     assert response.status_code == 422
     assert len(response.content) < 1_000
 
@@ -69,10 +67,13 @@ async def test_a_body_over_the_limit_is_413_json(api: Api, path: str, chunked: b
 @pytest.mark.parametrize(
     ("method", "path", "body", "rpc"),
     [
-        ("POST", "/auth/register", {"email": "a@example.com", "password": "longenough",
-                                    "full_name": "A\x00"}, calls.AUTH_REGISTER),
-        ("POST", "/auth/login", {"email": "a@example.com\x00", "password": "longenough"},
-         calls.AUTH_LOGIN),
+        (
+            "POST",
+            "/auth/register",
+            {"email": "a@example.com", "password": "longenough", "full_name": "A\x00"},
+            calls.AUTH_REGISTER,
+        ),
+        ("POST", "/auth/login", {"email": "a@example.com\x00", "password": "longenough"}, calls.AUTH_LOGIN),
         ("POST", "/servers", {"name": "web\x00"}, calls.SERVERS_CREATE),
         ("POST", "/servers", {"name": "web", "hostname": "h\x00"}, calls.SERVERS_CREATE),
         ("POST", "/servers", {"name": "web", "description": "\x00"}, calls.SERVERS_CREATE),
@@ -103,9 +104,6 @@ async def test_nul_characters_are_422_and_reach_no_service(
 )
 async def test_datetimes_out_of_range_in_utc_are_422(api: Api, query: str) -> None:
     await api.stubs.ok(calls.METRICS_HISTORY, [])
-    response = await api.client.get(
-        f"/api/v1/metrics/{api.server_id}/history?{query}", headers=api.headers
-    )
+    response = await api.client.get(f"/api/v1/metrics/{api.server_id}/history?{query}", headers=api.headers)
     assert response.status_code == 422
     assert api.stubs.calls(calls.METRICS_HISTORY) == []
-

@@ -24,9 +24,7 @@ def key_public(server_id: uuid.UUID, **extra: object) -> dict[str, object]:
 
 
 async def test_list_servers_is_a_bare_array(api: Api) -> None:
-    await api.stubs.ok(
-        calls.SERVERS_LIST, [server_public(api.server_id), server_public(uuid.uuid4())]
-    )
+    await api.stubs.ok(calls.SERVERS_LIST, [server_public(api.server_id), server_public(uuid.uuid4())])
     response = await api.client.get("/api/v1/servers", headers=api.headers)
     assert response.status_code == 200
     body = response.json()
@@ -54,12 +52,8 @@ async def test_create_server_is_201_and_audited(api: Api) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"name": ""}, {"name": "x" * 256}, {"name": "a", "owner": "me"}]
-)
-async def test_create_server_bad_body_is_422_and_changes_nothing(
-    api: Api, body: dict[str, str]
-) -> None:
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 256}, {"name": "a", "owner": "me"}])
+async def test_create_server_bad_body_is_422_and_changes_nothing(api: Api, body: dict[str, str]) -> None:
     await api.stubs.ok(calls.SERVERS_CREATE, server_public(api.server_id))
     response = await api.client.post("/api/v1/servers", json=body, headers=api.headers)
     assert response.status_code == 422
@@ -157,9 +151,7 @@ async def test_list_keys_never_shows_a_key(api: Api) -> None:
 
 
 async def test_list_keys_bad_filter_is_422(api: Api) -> None:
-    response = await api.client.get(
-        "/api/v1/api-keys", params={"server_id": "nope"}, headers=api.headers
-    )
+    response = await api.client.get("/api/v1/api-keys", params={"server_id": "nope"}, headers=api.headers)
     assert response.status_code == 422
 
 

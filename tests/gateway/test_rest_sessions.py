@@ -17,6 +17,7 @@ def bearer(api: Api, session_id: uuid.UUID | None) -> dict[str, str]:
 
 async def test_a_throttled_login_is_429_with_retry_after(api: Api) -> None:
     message = "Too many failed logins; try again later"
+
     def throttled(_request: object) -> None:
         raise RpcError("rate_limited", message, retry_after_s=42)
 
@@ -67,7 +68,8 @@ async def test_logout_all_and_password_change(api: Api) -> None:
 async def test_password_change_refuses_bad_input_and_missing_tokens_without_calling_auth(api: Api) -> None:
     await api.stubs.ok(calls.AUTH_PASSWORD, {"ok": True})
     weak = await api.client.post(
-        "/api/v1/auth/password", json={"current_password": "old secret 1", "new_password": "short"},
+        "/api/v1/auth/password",
+        json={"current_password": "old secret 1", "new_password": "short"},
         headers=bearer(api, uuid.uuid4()),
     )
     assert weak.status_code == 422

@@ -59,9 +59,7 @@ async def test_someone_elses_server_is_404_and_ingest_is_not_asked(api: Api, pat
     other = uuid.uuid4()
     response = await api.client.get("/api/v1" + path.format(sid=other), headers=api.headers)
     assert response.status_code == 404
-    assert api.stubs.calls(calls.AUTH_AUTHORIZE) == [
-        {"user_id": str(api.user_id), "server_id": str(other)}
-    ]
+    assert api.stubs.calls(calls.AUTH_AUTHORIZE) == [{"user_id": str(api.user_id), "server_id": str(other)}]
     assert not any(
         api.stubs.requests[key]
         for key in ("ingest.metrics.latest", "ingest.metrics.history", "ingest.logs.query")

@@ -14,7 +14,9 @@ BASE = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 def line(i: int) -> dict[str, str]:
     return {
-        "level": "info", "message": f"line {i}", "server_id": "s",
+        "level": "info",
+        "message": f"line {i}",
+        "server_id": "s",
         "timestamp": (BASE + timedelta(seconds=i)).isoformat(),
         "received_at": (BASE + timedelta(seconds=i, milliseconds=5)).isoformat(),
     }

@@ -21,8 +21,16 @@ def _metrics(**extra: Any) -> dict[str, Any]:
         "type": "metrics",
         "cpu_percent": 12,
         "memory_percent": 40.25,
-        "disk_usage": [{"path": "/", "total": 10**12, "used": 4 * 10**11, "free": 6 * 10**11,
-                        "percent": 40, "fstype": "ext4"}],
+        "disk_usage": [
+            {
+                "path": "/",
+                "total": 10**12,
+                "used": 4 * 10**11,
+                "free": 6 * 10**11,
+                "percent": 40,
+                "fstype": "ext4",
+            }
+        ],
         "network": [{"interface": "eth0", "bytes_sent": 1, "bytes_recv": 2, "packets_sent": 3}],
         "timestamp": (datetime.now(UTC) - timedelta(seconds=3)).isoformat(),
         **extra,
@@ -33,13 +41,22 @@ CASES = [
     _metrics(),
     _metrics(load_average=[0.5, 1e-7, 3], uptime_seconds=1.5e9, temperatures={"cpu": -3.25}),
     _metrics(containers=[{"id": "a", "nested": {"x": [1, 2.5, None, True]}}], processes=412),
-    _metrics(bench_sent_ns=12345678901234567, note="ünïcode \u2028 \"quoted\""),
+    _metrics(bench_sent_ns=12345678901234567, note='ünïcode \u2028 "quoted"'),
     _metrics(received_at="1999-01-01T00:00:00Z", server_id=SID),  # the agent's own stamps are replaced
     _metrics(timestamp=datetime.now(timezone(timedelta(hours=2))).replace(microsecond=0).isoformat()),
-    {"type": "log", "level": "WARN", "message": "disk \"full\" \u00e9",
-     "timestamp": datetime.now(UTC).isoformat()},
-    {"type": "log", "level": "info", "message": "", "source": "syslog",
-     "timestamp": datetime.now(UTC).isoformat()},
+    {
+        "type": "log",
+        "level": "WARN",
+        "message": 'disk "full" \u00e9',
+        "timestamp": datetime.now(UTC).isoformat(),
+    },
+    {
+        "type": "log",
+        "level": "info",
+        "message": "",
+        "source": "syslog",
+        "timestamp": datetime.now(UTC).isoformat(),
+    },
 ]
 
 

@@ -34,10 +34,24 @@ def _self_signed(directory: Path, name: str = "gateway") -> Pem:
     pem = Pem(directory / f"{name}.crt", directory / f"{name}.key")
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(pem.key), "-out", str(pem.cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(pem.key),
+            "-out",
+            str(pem.cert),
         ],
         check=True,
         capture_output=True,
@@ -69,7 +83,10 @@ def test_a_certificate_and_its_key_are_accepted(jwt_secret: str, pem: Pem) -> No
 
 @pytest.mark.parametrize("given", ["cert", "key"])
 def test_one_without_the_other_is_refused(
-    given: str, jwt_secret: str, pem: Pem, monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    jwt_secret: str,
+    pem: Pem,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("OPSWIRE_JWT_SECRET", jwt_secret)
@@ -81,7 +98,10 @@ def test_one_without_the_other_is_refused(
 
 
 def test_missing_or_unreadable_files_are_refused(
-    jwt_secret: str, pem: Pem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    jwt_secret: str,
+    pem: Pem,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("OPSWIRE_JWT_SECRET", jwt_secret)

@@ -30,15 +30,11 @@ from tests.helpers.ws import (
 )
 
 
-async def _control(
-    nc: NatsClient, gw: Gateway, server_id: uuid.UUID, control: AgentControl
-) -> None:
+async def _control(nc: NatsClient, gw: Gateway, server_id: uuid.UUID, control: AgentControl) -> None:
     await nc.publish(gw.subjects.agent_control(str(server_id)), control.model_dump_json().encode())
 
 
-async def test_presence_online_then_offline(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_presence_online_then_offline(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     async with stream_reader(nc.jetstream(), gw.subjects.all_presence) as presence:
         async with agent(gw, key):
@@ -69,8 +65,7 @@ async def test_newer_connection_replaces_the_older_one(
                 assert first.close_code == 4000
                 await ping(second)
                 events = [
-                    PresenceEvent.model_validate_json((await presence.next_msg(2)).data)
-                    for _ in range(2)
+                    PresenceEvent.model_validate_json((await presence.next_msg(2)).data) for _ in range(2)
                 ]
                 assert gw.realtime.sessions.live_server_ids() == [identity.server_id]
     by_status = {e.status: e for e in events}

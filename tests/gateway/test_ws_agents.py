@@ -100,9 +100,7 @@ async def test_anything_before_auth_is_refused(
 # --- frames ----------------------------------------------------------------------------------
 
 
-async def test_metrics_and_logs_reach_jetstream_once(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_metrics_and_logs_reach_jetstream_once(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     sid = str(identity.server_id)
     js = nc.jetstream()
@@ -140,10 +138,7 @@ async def test_metrics_and_logs_reach_jetstream_once(
     assert (line.level, line.source, line.server_id) == ("warning", "syslog", sid)
     assert line_msg.headers is not None
     msg_id = line_msg.headers["Nats-Msg-Id"]
-    assert (
-        msg_id.startswith(f"{sid}:{line.timestamp.isoformat()}:")
-        and len(msg_id.split(":")[-1]) == 16
-    )
+    assert msg_id.startswith(f"{sid}:{line.timestamp.isoformat()}:") and len(msg_id.split(":")[-1]) == 16
 
 
 @pytest.mark.parametrize(
@@ -186,9 +181,7 @@ async def test_bad_frames_are_answered_and_the_socket_stays_open(
         assert (await js.stream_info(stream)).state.messages == 0
 
 
-async def test_foreign_server_id_is_rejected(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_foreign_server_id_is_rejected(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     sid = str(identity.server_id)
     js = nc.jetstream()
@@ -204,17 +197,13 @@ async def test_foreign_server_id_is_rejected(
     assert (await js.stream_info(gw.subjects.metrics_stream)).state.messages == 1
 
 
-async def test_second_auth_and_unknown_command_id_get_errors(
-    gw: Gateway, services: Services
-) -> None:
+async def test_second_auth_and_unknown_command_id_get_errors(gw: Gateway, services: Services) -> None:
     key, _ = services.add_agent()
     async with agent(gw, key) as ws:
         await send(ws, {"type": "auth", "api_key": key})
         again = await recv(ws)
         assert (again["code"], again["message"]) == ("invalid_format", "Already authenticated")
-        await send(
-            ws, {"type": "command_response", "command_id": "nope", "output": "", "duration_ms": 1}
-        )
+        await send(ws, {"type": "command_response", "command_id": "nope", "output": "", "duration_ms": 1})
         assert await recv(ws) == {
             "type": "error",
             "code": "unknown_command",

@@ -72,9 +72,7 @@ async def test_docker_action_round_trip(gw: Gateway, services: Services, nc: Nat
     )
     try:
         async with agent(gw, key) as ws:
-            ack = await _deliver(
-                nc, gw, str(identity.server_id), delivery.model_dump_json().encode()
-            )
+            ack = await _deliver(nc, gw, str(identity.server_id), delivery.model_dump_json().encode())
             assert ack.delivered
             frame = await recv(ws)
             assert (frame["type"], frame["action"]) == ("docker_command", "list")
@@ -95,9 +93,7 @@ async def test_docker_action_round_trip(gw: Gateway, services: Services, nc: Nat
     assert reply.response.data == [{"id": "abc", "name": "web"}]
 
 
-async def test_no_agent_means_no_responders(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_no_agent_means_no_responders(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     body = AgentDelivery(
         frame=CommandFrame(command_id="c", command="true"), reply_subject="nobody.listens"
@@ -112,9 +108,7 @@ async def test_no_agent_means_no_responders(
         await nc.request(gw.subjects.agent_inbox(str(identity.server_id)), body.encode(), timeout=2)
 
 
-async def test_invalid_delivery_is_not_delivered(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_invalid_delivery_is_not_delivered(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     async with agent(gw, key) as ws:
         bad = json.dumps({"frame": {"type": "command", "command_id": "x"}, "reply_subject": "r"})
@@ -123,9 +117,7 @@ async def test_invalid_delivery_is_not_delivered(
         await ping(ws)  # the agent got nothing but its pong
 
 
-async def test_duplicate_command_id_is_refused(
-    gw: Gateway, services: Services, nc: NatsClient
-) -> None:
+async def test_duplicate_command_id_is_refused(gw: Gateway, services: Services, nc: NatsClient) -> None:
     key, identity = services.add_agent()
     body = AgentDelivery(
         frame=CommandFrame(command_id="same", command="true"), reply_subject="r.1"
@@ -148,9 +140,7 @@ async def test_pending_commands_are_answered_when_the_agent_leaves(
     )
     try:
         async with agent(gw, key) as ws:
-            ack = await _deliver(
-                nc, gw, str(identity.server_id), delivery.model_dump_json().encode()
-            )
+            ack = await _deliver(nc, gw, str(identity.server_id), delivery.model_dump_json().encode())
             assert ack.delivered
             assert (await recv(ws))["command_id"] == "slow"
         reply = AgentReply.model_validate_json((await replies.next_msg(timeout=5)).data)
@@ -206,10 +196,16 @@ async def test_answer_goes_to_the_fallback_when_its_waiter_is_gone(
                 assert ack.delivered
                 assert (await recv(ws))["command_id"] == command_id
             for command_id in ("to-waiter", "orphan"):
-                await send(ws, {
-                    "type": "command_response", "command_id": command_id, "output": command_id,
-                    "exit_code": 0, "duration_ms": 1,
-                })
+                await send(
+                    ws,
+                    {
+                        "type": "command_response",
+                        "command_id": command_id,
+                        "output": command_id,
+                        "exit_code": 0,
+                        "duration_ms": 1,
+                    },
+                )
             reply = AgentReply.model_validate_json((await fallback.next_msg(timeout=5)).data)
     finally:
         await fallback.unsubscribe()
@@ -218,4 +214,3 @@ async def test_answer_goes_to_the_fallback_when_its_waiter_is_gone(
     assert (reply.command_id, reply.server_id) == ("orphan", identity.server_id)
     assert reply.response is not None and reply.response.model_dump()["output"] == "orphan"
     assert confirmed == ["to-waiter"]
-

@@ -124,15 +124,15 @@ async def test_dashboard_auth_timeout_and_non_auth_first_frame(
     assert silent.close_code == eager.close_code == 1008
 
 
-async def test_ping_and_bad_frames_after_auth(
-    gw: Gateway, services: Services, tokens: TokenService
-) -> None:
+async def test_ping_and_bad_frames_after_auth(gw: Gateway, services: Services, tokens: TokenService) -> None:
     _, sid, token = _owned_agent(services, tokens)
     async with dashboard(gw, "logs", sid, token) as ws:
         await ws.send("{oops")
         error = await recv(ws)
         assert (error["code"], error["message"], error["detail"]) == (
-            "invalid_format", "Invalid message format", "not valid JSON",
+            "invalid_format",
+            "Invalid message format",
+            "not valid JSON",
         )
         await send(ws, {"type": "subscribe", "topic": "everything"})
         assert (await recv(ws))["detail"] == "unknown type"
@@ -194,9 +194,7 @@ async def test_alerts_are_pushed_to_metrics_dashboards(
     assert AlertEvent.model_validate(pushed["data"]) == alert
 
 
-async def test_logs_socket_streams_log_lines(
-    gw: Gateway, services: Services, tokens: TokenService
-) -> None:
+async def test_logs_socket_streams_log_lines(gw: Gateway, services: Services, tokens: TokenService) -> None:
     key, sid, token = _owned_agent(services, tokens)
     async with dashboard(gw, "logs", sid, token) as ws, agent(gw, key) as probe:
         await send(probe, metrics_frame())  # not for this socket
@@ -235,9 +233,7 @@ async def test_a_dashboard_that_never_reads_is_dropped_alone(
     _, sid, token = _owned_agent(services, tokens)
     # Samples conflate, so only a send blocked for `dashboard_stall_s` drops a dashboard.
     # 1 s: far beyond what a reading dashboard's send takes, even on a loaded machine.
-    async with gateway(
-        nats_url, namespace, jwt_secret, dashboard_queue_size=8, dashboard_stall_s=1.0
-    ) as gw:
+    async with gateway(nats_url, namespace, jwt_secret, dashboard_queue_size=8, dashboard_stall_s=1.0) as gw:
         # A tiny receive window and a one-frame client queue: the stuck reader backs up fast.
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -272,7 +268,11 @@ async def test_a_dashboard_that_never_reads_is_dropped_alone(
 
 
 async def test_a_lagging_dashboard_gets_the_newest_sample_not_a_backlog(
-    nats_url: str, namespace: Namespace, jwt_secret: str, services: Services, tokens: TokenService,
+    nats_url: str,
+    namespace: Namespace,
+    jwt_secret: str,
+    services: Services,
+    tokens: TokenService,
     nc: NatsClient,
 ) -> None:
     _, sid, token = _owned_agent(services, tokens)
@@ -298,7 +298,11 @@ async def test_a_lagging_dashboard_gets_the_newest_sample_not_a_backlog(
 
 
 async def test_a_retried_publish_is_shown_once(
-    nats_url: str, namespace: Namespace, jwt_secret: str, services: Services, tokens: TokenService,
+    nats_url: str,
+    namespace: Namespace,
+    jwt_secret: str,
+    services: Services,
+    tokens: TokenService,
     nc: NatsClient,
 ) -> None:
     _, sid, token = _owned_agent(services, tokens)

@@ -75,8 +75,15 @@ async def _refused(ws: ClientConnection, frame: dict[str, Any] | str) -> dict[st
         {**log_frame(), "timestamp": "0001-01-01T00:00:00+05:00"},
         metrics_frame(timestamp=None) | {"timestamp": "9999-12-31T23:59:59-05:00"},
     ],
-    ids=["deep-extra", "deep-container", "nul-extra", "nul-message", "nul-source",
-         "before-year-1-in-utc", "after-year-9999-in-utc"],
+    ids=[
+        "deep-extra",
+        "deep-container",
+        "nul-extra",
+        "nul-message",
+        "nul-source",
+        "before-year-1-in-utc",
+        "after-year-9999-in-utc",
+    ],
 )
 async def test_unstorable_frames_are_refused_and_nothing_is_published(
     gw: Gateway, services: Services, nc: NatsClient, frame: dict[str, Any]
@@ -151,13 +158,20 @@ async def test_junk_on_nats_is_not_forwarded_to_dashboards(
     sample.update(server_id=sid, received_at=utc_now().isoformat())
     line = {k: v for k, v in log_frame().items() if k != "type"}
     line.update(server_id=sid, received_at=utc_now().isoformat())
-    junk = [b"not json", b"[1, 2]", b'{"x": 1}', b"\xff\xfe", b'{"a": "\\u0000"}',
-            json.dumps({**sample, "server_id": str(uuid.uuid4())}).encode(),
-            json.dumps({**line, "server_id": str(uuid.uuid4())}).encode(),
-            json.dumps({**sample, "cpu_percent": 500}).encode()]
-    async with _dashboard(gw, "metrics", sid, token) as metrics_ws, _dashboard(
-        gw, "logs", sid, token
-    ) as logs_ws:
+    junk = [
+        b"not json",
+        b"[1, 2]",
+        b'{"x": 1}',
+        b"\xff\xfe",
+        b'{"a": "\\u0000"}',
+        json.dumps({**sample, "server_id": str(uuid.uuid4())}).encode(),
+        json.dumps({**line, "server_id": str(uuid.uuid4())}).encode(),
+        json.dumps({**sample, "cpu_percent": 500}).encode(),
+    ]
+    async with (
+        _dashboard(gw, "metrics", sid, token) as metrics_ws,
+        _dashboard(gw, "logs", sid, token) as logs_ws,
+    ):
         for subject in (gw.subjects.metrics(sid), gw.subjects.alerts(sid), gw.subjects.logs(sid)):
             await wait_for_interest(nc, subject)
         for payload in junk:
@@ -221,7 +235,9 @@ async def test_response_values_out_of_storable_range_are_refused(
 ) -> None:
     ok = {"output": "", "exit_code": 1, "duration_ms": 5}
     errors, reply = await _command_round_trip(
-        gw, services, nc,
+        gw,
+        services,
+        nc,
         [{**ok, "exit_code": 2**40}, {**ok, "exit_code": -(2**40)}, {**ok, "duration_ms": 2**31}, ok],
     )
     refused = ("error", "invalid_format", INVALID)
@@ -247,9 +263,10 @@ async def test_many_disks_within_the_frame_limit_are_accepted(
     key, identity = services.add_agent()
     disks = [{"path": f"/m/{i}", "total": 10, "used": 1, "free": 9, "percent": 10.0} for i in range(10_000)]
     frame = metrics_frame(disk_usage=disks)
-    async with agent(gw, key) as ws, stream_reader(
-        nc.jetstream(), gw.subjects.metrics(str(identity.server_id))
-    ) as published:
+    async with (
+        agent(gw, key) as ws,
+        stream_reader(nc.jetstream(), gw.subjects.metrics(str(identity.server_id))) as published,
+    ):
         await send(ws, frame)
         sample = MetricsSample.model_validate_json((await published.next_msg(timeout=5)).data)
     assert len(sample.disk_usage) == 10_000

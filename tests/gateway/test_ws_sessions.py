@@ -101,7 +101,9 @@ async def test_a_refused_renewal_is_an_error_and_the_socket_lives_until_its_toke
         fresh = tokens.issue_pair(uuid.uuid4()).access_token if whose == "another user" else "x.y.z"
         await send(ws, {"type": "auth", "token": fresh})
         assert await recv(ws) == {
-            "type": "error", "code": "invalid_token", "message": "Invalid or expired token",
+            "type": "error",
+            "code": "invalid_token",
+            "message": "Invalid or expired token",
         }
         await ping(ws)
         await ended_with(ws, "Token expired")  # the refused token did not extend anything
@@ -128,8 +130,12 @@ async def test_an_ended_session_closes_its_sockets_and_its_tokens_get_401(
     gw: Gateway, services: Services, tokens: TokenService, nc: NatsClient, namespace: Namespace
 ) -> None:
     user_id, sid = owned_server(services)
-    me = {"id": str(user_id), "email": "ada@example.com", "full_name": None,
-          "created_at": utc_now().isoformat()}
+    me = {
+        "id": str(user_id),
+        "email": "ada@example.com",
+        "full_name": None,
+        "created_at": utc_now().isoformat(),
+    }
     ended, other = uuid.uuid4(), uuid.uuid4()
     ended_token = tokens.issue_pair(user_id, ended).access_token
     other_token = tokens.issue_pair(user_id, other).access_token
@@ -165,7 +171,11 @@ async def test_junk_on_the_revocation_subject_changes_nothing(
 
 
 async def test_a_starting_gateway_loads_the_recently_ended_sessions(
-    nats_url: str, namespace: Namespace, jwt_secret: str, services: Services, nc: NatsClient,
+    nats_url: str,
+    namespace: Namespace,
+    jwt_secret: str,
+    services: Services,
+    nc: NatsClient,
     tokens: TokenService,
 ) -> None:
     user_id, sid = owned_server(services)

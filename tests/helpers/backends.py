@@ -41,7 +41,8 @@ class SecuredNats(EmbeddedNats):
         self.passwords: dict[Role, str] = {role: secrets.token_urlsafe(16) for role in ROLES}
         admin = secrets.token_urlsafe(16)
         super().__init__(
-            store_dir, port=port,
+            store_dir,
+            port=port,
             authorization=authorization_block(AnyDeployment(), self.passwords, {TEST_USER: admin}),
         )
         self.admin_url = f"nats://{TEST_USER}:{admin}@{self.host}:{self.port}"
@@ -164,7 +165,8 @@ class Namespace:
 
     def env(self) -> dict[str, str]:
         return {
-            "OPSWIRE_SUBJECT_PREFIX": self.prefix, "OPSWIRE_STREAM_PREFIX": self.stream_prefix,
+            "OPSWIRE_SUBJECT_PREFIX": self.prefix,
+            "OPSWIRE_STREAM_PREFIX": self.stream_prefix,
             # A service process's ops port (/health, /ready, /metrics): any free one, never 9180.
             "OPSWIRE_METRICS_PORT": "0",
         }

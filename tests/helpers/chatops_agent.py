@@ -58,8 +58,13 @@ def go_json(value: Any) -> str:
 
 def _go_string(text: str) -> str:
     escaped = json.dumps(text, ensure_ascii=False)
-    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, code in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         escaped = escaped.replace(char, code)
     return escaped
 
@@ -74,12 +79,24 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sample_data(server_id: str, moment: datetime, cpu: float = 23.5, memory: float = 61.25,
-                processes: int = 300, containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def sample_data(
+    server_id: str,
+    moment: datetime,
+    cpu: float = 23.5,
+    memory: float = 61.25,
+    processes: int = 300,
+    containers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """One collector sample (`api.Metrics` fields, in struct order, inside the `data` map)."""
     procs = [
-        {"pid": 1000 + i, "name": "<defunct>" if i == 7 else f"worker-{i:03d}",
-         "cpu": round(0.1 * (i % 17), 1), "memory": 12.5 + i, "status": "S", "user": "www-data"}
+        {
+            "pid": 1000 + i,
+            "name": "<defunct>" if i == 7 else f"worker-{i:03d}",
+            "cpu": round(0.1 * (i % 17), 1),
+            "memory": 12.5 + i,
+            "status": "S",
+            "user": "www-data",
+        }
         for i in range(processes)
     ]
     return go_map(
@@ -88,8 +105,12 @@ def sample_data(server_id: str, moment: datetime, cpu: float = 23.5, memory: flo
         cpu={"usage_percent": cpu, "cores": 4, "frequency_mhz": 2400.0},
         memory={"total_gb": 16.0, "used_gb": 9.8, "available_gb": 6.2, "usage_percent": memory},
         disk={"total_gb": 100.0, "used_gb": 42.5, "available_gb": 57.5, "usage_percent": 42.5},
-        network={"bytes_sent": 123_456_789, "bytes_recv": 987_654_321,
-                 "packets_sent": 1_000, "packets_recv": 2_000},
+        network={
+            "bytes_sent": 123_456_789,
+            "bytes_recv": 987_654_321,
+            "packets_sent": 1_000,
+            "packets_recv": 2_000,
+        },
         containers=containers,  # nil when Docker is unavailable: `null`
         processes=procs,
     )
@@ -98,8 +119,9 @@ def sample_data(server_id: str, moment: datetime, cpu: float = 23.5, memory: flo
 class ChatOpsAgent:
     """One agent process: reconnects as the real one does; `reconnects` counts how often."""
 
-    def __init__(self, base_url: str, api_key: str, handler: Handler | None = None,
-                 ack_wait_s: float = ACK_WAIT_S) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, handler: Handler | None = None, ack_wait_s: float = ACK_WAIT_S
+    ) -> None:
         self.base_url = base_url
         self.api_key = api_key
         self.handler = handler
@@ -123,8 +145,7 @@ class ChatOpsAgent:
         """Its `fetchServerID`: anything but 200 ends the agent."""
         self.bootstraps += 1
         async with httpx.AsyncClient(timeout=30) as http:
-            reply = await http.get(f"{self.base_url}/api/v1/api-keys/me",
-                                   headers={"X-API-Key": self.api_key})
+            reply = await http.get(f"{self.base_url}/api/v1/api-keys/me", headers={"X-API-Key": self.api_key})
         if reply.status_code != 200:
             raise AgentExit(f"failed to fetch server ID: API error: {reply.status_code} - {reply.text}")
         server_id: str = reply.json()["server_id"]
@@ -157,7 +178,7 @@ class ChatOpsAgent:
         """gorilla `WriteJSON`: one text message, fragmented at 4 KiB, newline-terminated."""
         text = go_json(frame) + "\n"
         assert text.isascii(), "fragments are cut by characters here, so keep frames ASCII"
-        chunks = [text[i:i + FRAGMENT_BYTES] for i in range(0, len(text), FRAGMENT_BYTES)]
+        chunks = [text[i : i + FRAGMENT_BYTES] for i in range(0, len(text), FRAGMENT_BYTES)]
         target = ws or self._ws
         assert target is not None, "not connected"
         self.fragments.append(len(chunks))
@@ -212,16 +233,30 @@ class FakeHost:
 
     # `api.DockerContainer` structs: fields in declaration order, `public_port` omitted if nil.
     CONTAINERS: ClassVar[list[dict[str, Any]]] = [
-        {"id": "3f2a9c1b7d4e", "name": "web", "image": "nginx:1.27", "status": "Up 2 hours",
-         "state": "running", "created": "2026-12-01T18:00:00Z",
-         "ports": [{"private_port": 80, "public_port": 8080, "type": "tcp"}]},
-        {"id": "9e8d7c6b5a41", "name": "db", "image": "postgres:16", "status": "Exited (0) 1 hour ago",
-         "state": "exited", "created": "2026-12-01T17:00:00Z",
-         "ports": [{"private_port": 5432, "type": "tcp"}]},
+        {
+            "id": "3f2a9c1b7d4e",
+            "name": "web",
+            "image": "nginx:1.27",
+            "status": "Up 2 hours",
+            "state": "running",
+            "created": "2026-12-01T18:00:00Z",
+            "ports": [{"private_port": 80, "public_port": 8080, "type": "tcp"}],
+        },
+        {
+            "id": "9e8d7c6b5a41",
+            "name": "db",
+            "image": "postgres:16",
+            "status": "Exited (0) 1 hour ago",
+            "state": "exited",
+            "created": "2026-12-01T17:00:00Z",
+            "ports": [{"private_port": 5432, "type": "tcp"}],
+        },
     ]
-    ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {"start_container": ("container_started", "started"),
-               "stop_container": ("container_stopped", "stopped"),
-               "restart_container": ("container_restarted", "restarted")}
+    ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "start_container": ("container_started", "started"),
+        "stop_container": ("container_stopped", "stopped"),
+        "restart_container": ("container_restarted", "restarted"),
+    }
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -237,8 +272,11 @@ class FakeHost:
             reply_type, status = self.ACTIONS[kind]
             if not known:
                 verb = str(kind).split("_", 1)[0]
-                return go_map(type="error", message=f"Failed to {verb} container: Error response "
-                              f"from daemon: No such container: {container}")
+                return go_map(
+                    type="error",
+                    message=f"Failed to {verb} container: Error response "
+                    f"from daemon: No such container: {container}",
+                )
             return go_map(type=reply_type, data=go_map(container_id=container, status=status))
         if kind == "get_container_logs":
             if not known:
@@ -254,5 +292,6 @@ class FakeHost:
             command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         output, _ = await process.communicate()
-        return go_map(type="command_result",
-                      data=go_map(output=output.decode(), exit_code=process.returncode))
+        return go_map(
+            type="command_result", data=go_map(output=output.decode(), exit_code=process.returncode)
+        )

@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout_s: float = 10.0,
-                     interval_s: float = 0.05) -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout_s: float = 10.0, interval_s: float = 0.05
+) -> T:
     """Poll `check` until it returns something truthy (for state with no event to await)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -143,10 +144,16 @@ class Socket:
         return sock
 
 
-def log_frame(message: str, level: str = "info", timestamp: datetime | None = None,
-              **extra: Any) -> dict[str, Any]:
-    return {"type": "log", "level": level, "message": message,
-            "timestamp": (timestamp or datetime.now(UTC)).isoformat(), **extra}
+def log_frame(
+    message: str, level: str = "info", timestamp: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "log",
+        "level": level,
+        "message": message,
+        "timestamp": (timestamp or datetime.now(UTC)).isoformat(),
+        **extra,
+    }
 
 
 Answer = Callable[[dict[str, Any]], dict[str, Any] | None]

@@ -49,8 +49,11 @@ class NatsCluster:
         return ",".join(node.url for node in self.nodes.values())
 
     def live_url(self) -> str:
-        return next(node.url for node in self.nodes.values()
-                    if node.process is not None and node.process.poll() is None)
+        return next(
+            node.url
+            for node in self.nodes.values()
+            if node.process is not None and node.process.poll() is None
+        )
 
     def kill(self, name: str) -> None:
         """kill -9 one node."""
@@ -61,8 +64,13 @@ class NatsCluster:
 
     async def leader_of(self, stream: str, owner: Role = "ingest") -> str:
         """The server name of the stream's current leader, asked as the stream's owner."""
-        nc = await nats.connect(self.live_url(), user=owner, password=self.passwords[owner],
-                                inbox_prefix=inbox_prefix(owner), allow_reconnect=False)
+        nc = await nats.connect(
+            self.live_url(),
+            user=owner,
+            password=self.passwords[owner],
+            inbox_prefix=inbox_prefix(owner),
+            allow_reconnect=False,
+        )
         try:
             info = await nc.jetstream().stream_info(stream)
         finally:
@@ -97,8 +105,7 @@ def nats_cluster(folder: Path) -> Iterator[NatsCluster]:
     route_ports = {n: free_port() for n in NODES}
     env = {**password_environ(passwords), **route_environ("p" + os.urandom(16).hex(), route_ports)}
     nodes = {
-        f"nats-{n}": Node(NATS_DIR / f"cluster-node{n}.conf", env, route_port=route_ports[n])
-        for n in NODES
+        f"nats-{n}": Node(NATS_DIR / f"cluster-node{n}.conf", env, route_port=route_ports[n]) for n in NODES
     }
     try:
         for name, node in nodes.items():
@@ -146,8 +153,11 @@ class Fleet:
             env["OPSWIRE_INSTANCE_ID"] = name
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-                [sys.executable, "-m", "opswire", role], env=env, stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "opswire", role],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
 
     def kill(self, name: str) -> None:

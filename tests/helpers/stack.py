@@ -51,6 +51,7 @@ async def wait_for_ready(
     tails = "\n".join(f"--- {n}\n{log_tail(n)}" for n in processes)
     raise TimeoutError(f"{what} not ready in {timeout_s} s\n{tails}")
 
+
 SERVICES: tuple[Role, ...] = ("auth", "ingest", "commands", "gateway")
 
 
@@ -87,7 +88,10 @@ class Stack:
         env.update(role_env(self.env["NATS_URL"], name))
         with (self.log_dir / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-                [sys.executable, "-m", "opswire", name], env=env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "opswire", name],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 
@@ -108,7 +112,11 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    nats_url: str, database_url: str, namespace: Namespace, jwt_secret: str, log_dir: Path,
+    nats_url: str,
+    database_url: str,
+    namespace: Namespace,
+    jwt_secret: str,
+    log_dir: Path,
     **extra_env: str,
 ) -> AsyncIterator[Stack]:
     port = free_port()

@@ -24,7 +24,9 @@ async def opswire_up(
     with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for in a thread
             [sys.executable, "-m", "opswire", "up", "--port", str(port), "--data-dir", str(data_dir), *args],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 90
     while "opswire is up" not in (output := log.read_text()[offset:]):

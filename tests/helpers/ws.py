@@ -97,9 +97,7 @@ class Services:
         }
         for method in methods or tuple(handlers):
             handler = handlers[method]
-            self._subs.append(
-                await self.nc.subscribe(rpc_subject(self.subjects, method), cb=handler)
-            )
+            self._subs.append(await self.nc.subscribe(rpc_subject(self.subjects, method), cb=handler))
         await self.nc.flush()
 
     async def stop(self) -> None:
@@ -166,9 +164,7 @@ async def recv(ws: ClientConnection, timeout_s: float = TIMEOUT_S) -> dict[str, 
     return frame
 
 
-async def recv_until_closed(
-    ws: ClientConnection, timeout_s: float = TIMEOUT_S
-) -> list[dict[str, Any]]:
+async def recv_until_closed(ws: ClientConnection, timeout_s: float = TIMEOUT_S) -> list[dict[str, Any]]:
     """Every frame until the server closes (the code is then in `ws.close_code`)."""
     frames: list[dict[str, Any]] = []
 

@@ -26,8 +26,11 @@ def _agent_pins() -> list[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["agent"]}
     wanted |= TRANSITIVE
-    lock = [line.strip() for line in (REPO / "requirements.lock").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    lock = [
+        line.strip()
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     pins = [line for line in lock if _name(line) in wanted]
     assert {_name(pin) for pin in pins} == wanted, "every agent dependency is pinned in requirements.lock"
     return pins
@@ -38,8 +41,18 @@ def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
 
 
 def test_agent_only_install_runs_the_agent_without_the_server_stack(tmp_path: Path) -> None:
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
-                 "-w", tmp_path / "dist", REPO)
+    built = _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-w",
+        tmp_path / "dist",
+        REPO,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("opswire-*.whl")
     venv.create(tmp_path / "venv", with_pip=True)

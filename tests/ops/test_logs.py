@@ -66,12 +66,14 @@ async def test_access_log_has_no_query_string_and_no_header(caplog: pytest.LogCa
     transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4711))
     with caplog.at_level(logging.INFO, logger="opswire.access"):
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            assert (await http.get(f"/health?token={token}", headers={"authorization": f"Bearer {token}"})
-                    ).status_code == 200
+            assert (
+                await http.get(f"/health?token={token}", headers={"authorization": f"Bearer {token}"})
+            ).status_code == 200
             assert (await http.get("/nowhere", headers={"x-api-key": token})).status_code == 404
     records = [r for r in caplog.records if r.name == "opswire.access"]
     assert [(r.method, r.path, r.status) for r in records] == [  # type: ignore[attr-defined]
-        ("GET", "/health", 200), ("GET", "/nowhere", 404)
+        ("GET", "/health", 200),
+        ("GET", "/nowhere", 404),
     ]
     assert all(r.client == "203.0.113.9:4711" and r.duration_ms >= 0 for r in records)  # type: ignore[attr-defined]
     assert token not in caplog.text

@@ -40,8 +40,11 @@ def _schema_of(service: str) -> str:
     _import_all(service)
     models = importlib.import_module(f"{service}.models")
     schemas = {
-        value.__table__.schema for value in vars(models).values()
-        if isinstance(value, type) and issubclass(value, SQLModel) and hasattr(value, "__table__")
+        value.__table__.schema
+        for value in vars(models).values()
+        if isinstance(value, type)
+        and issubclass(value, SQLModel)
+        and hasattr(value, "__table__")
         and value.__module__ == models.__name__
     }
     assert len(schemas) == 1 and None not in schemas, f"{service}: tables in {schemas}"
@@ -58,10 +61,16 @@ def _drift(connection: Connection, schema: str) -> list[Any]:
             return False
         return not (type_ == "table" and name == "alembic_version")
 
-    context = MigrationContext.configure(connection, opts={
-        "include_schemas": True, "include_name": include_name, "include_object": include_object,
-        "compare_type": True, "compare_server_default": False,
-    })
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_schemas": True,
+            "include_name": include_name,
+            "include_object": include_object,
+            "compare_type": True,
+            "compare_server_default": False,
+        },
+    )
     return list(compare_metadata(context, SQLModel.metadata))
 
 

@@ -23,13 +23,18 @@ from tests.helpers.up import opswire_up
 # Every process: RPC latency is served by the services, REST and frames by the gateway.
 SERIES = {
     "gateway": {
-        "opswire_gateway_frames", "opswire_gateway_publish_buffer_depth", "opswire_gateway_connections",
-        "opswire_http_request_duration_seconds", "process_resident_memory_bytes",
+        "opswire_gateway_frames",
+        "opswire_gateway_publish_buffer_depth",
+        "opswire_gateway_connections",
+        "opswire_http_request_duration_seconds",
+        "process_resident_memory_bytes",
     },
     "auth": {"opswire_rpc_duration_seconds", "opswire_consumer_pending_messages"},
     "ingest": {
-        "opswire_rpc_duration_seconds", "opswire_consumer_pending_messages",
-        "opswire_ingest_batch_size", "opswire_ingest_batch_duration_seconds",
+        "opswire_rpc_duration_seconds",
+        "opswire_consumer_pending_messages",
+        "opswire_ingest_batch_size",
+        "opswire_ingest_batch_duration_seconds",
     },
     "commands": {"opswire_rpc_duration_seconds", "opswire_commands"},
 }
@@ -63,9 +68,11 @@ async def test_every_service_of_opswire_up_is_scraped(
                 assert (await http.get(f"http://{target}/health")).json() == {"status": "ok"}
                 ready = await http.get(f"http://{target}/ready")
                 assert ready.status_code == 200, ready.text
-                expected = {"nats": "ok"} if service == "gateway" else {
-                    "service": "ok", "nats": "ok", "database": "ok"
-                }
+                expected = (
+                    {"nats": "ok"}
+                    if service == "gateway"
+                    else {"service": "ok", "nats": "ok", "database": "ok"}
+                )
                 assert ready.json()["checks"] == expected
                 scraped = await http.get(f"http://{target}/metrics")
                 assert scraped.headers["content-type"].startswith("text/plain")
@@ -87,8 +94,11 @@ async def test_every_service_of_opswire_up_is_scraped(
 
             assert await eventually(stored, timeout_s=30)
     # Every line a service printed is one JSON object after the supervisor's "[name] " prefix.
-    lines = [line for line in (data_dir.parent / "up.log").read_text().splitlines()
-             if line.startswith("[gateway ]")]
+    lines = [
+        line
+        for line in (data_dir.parent / "up.log").read_text().splitlines()
+        if line.startswith("[gateway ]")
+    ]
     records = [json.loads(line.split("] ", 1)[1]) for line in lines]
     access = [r for r in records if r.get("logger") == "opswire.access"]
     assert access and {"method", "path", "status", "duration_ms", "client", "time", "level"} <= set(access[0])

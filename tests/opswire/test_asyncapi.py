@@ -14,9 +14,15 @@ def test_shipped_asyncapi_is_current(repo_root: Path) -> None:
 
 def test_documents_every_public_subject() -> None:
     channels = json.loads(render())["channels"]
-    for subject in ("opswire.metrics.{server_id}", "opswire.logs.{server_id}", "opswire.alerts.{server_id}",
-                    "opswire.agents.{server_id}.connected", "opswire.commands.{server_id}.results",
-                    "opswire.agent.{server_id}.inbox", "opswire.rpc.auth.login"):
+    for subject in (
+        "opswire.metrics.{server_id}",
+        "opswire.logs.{server_id}",
+        "opswire.alerts.{server_id}",
+        "opswire.agents.{server_id}.connected",
+        "opswire.commands.{server_id}.results",
+        "opswire.agent.{server_id}.inbox",
+        "opswire.rpc.auth.login",
+    ):
         assert subject in channels
 
 

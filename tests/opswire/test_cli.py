@@ -82,7 +82,11 @@ def test_service_help_lists_the_environment_it_reads(
             assert name in text, (service, field, name)
     # The names the services are actually configured with, whatever the derivation says.
     common = {
-        "NATS_URL", "OPSWIRE_NATS_URL", "OPSWIRE_SUBJECT_PREFIX", "OPSWIRE_NATS_USER", "OPSWIRE_LOG_LEVEL",
+        "NATS_URL",
+        "OPSWIRE_NATS_URL",
+        "OPSWIRE_SUBJECT_PREFIX",
+        "OPSWIRE_NATS_USER",
+        "OPSWIRE_LOG_LEVEL",
     }
     specific = {
         "gateway": {"OPSWIRE_JWT_SECRET", "OPSWIRE_PORT", "OPSWIRE_TLS_CERT", "OPSWIRE_CORS_ORIGINS"},

@@ -60,9 +60,15 @@ async def test_one_node_takes_one_replica(nats_url: str, namespace: Namespace) -
         assert sorted(created) == sorted(owned_streams(namespace.subjects, "ingest"))
         for name in created:
             assert (await js.stream_info(name)).config.num_replicas == 1
-        consumer = PullConsumer(PullConsumerSpec(
-            namespace.subjects.metrics_stream, namespace.subjects.all_metrics, "r1", replicas=1,
-        ), _nothing)
+        consumer = PullConsumer(
+            PullConsumerSpec(
+                namespace.subjects.metrics_stream,
+                namespace.subjects.all_metrics,
+                "r1",
+                replicas=1,
+            ),
+            _nothing,
+        )
         await consumer.start(js)
         await consumer.stop()
         info = await js.consumer_info(namespace.subjects.metrics_stream, "r1")
@@ -101,17 +107,25 @@ def test_a_service_refused_its_replicas_stops_with_one_line(
     nats_url: str, namespace: Namespace, database_url: str, jwt_secret: str, role: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSWIRE_", "NATS_", "DATABASE_"))}
-    env |= role_env(nats_url, role) | namespace.env() | {
-        "DATABASE_URL": database_url, "OPSWIRE_JWT_SECRET": jwt_secret, "OPSWIRE_STREAM_REPLICAS": "3",
-    }
-    done = subprocess.run([sys.executable, "-m", "opswire", role], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env |= (
+        role_env(nats_url, role)
+        | namespace.env()
+        | {
+            "DATABASE_URL": database_url,
+            "OPSWIRE_JWT_SECRET": jwt_secret,
+            "OPSWIRE_STREAM_REPLICAS": "3",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "opswire", role], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     print(last)
     # "update": the skeleton (opswire/runtime/service.py) makes missing streams with 1 first.
-    assert re.match(rf"opswire {role}: cannot (create|update) stream {namespace.stream_prefix}_", last), \
+    assert re.match(rf"opswire {role}: cannot (create|update) stream {namespace.stream_prefix}_", last), (
         done.stderr
+    )
     assert "with OPSWIRE_STREAM_REPLICAS=3: the NATS server refused: replicas > 1 not supported" in last
     assert "Traceback" not in done.stderr
 
@@ -138,23 +152,37 @@ async def test_cluster_creates_r3_and_raises_r1_to_r3(tmp_path: Path) -> None:
     route_ports = {n: free_port() for n in (1, 2, 3)}
     routes = route_environ("p" + "c3" * 16, route_ports)
     nodes = [
-        Node(NATS_DIR / f"cluster-node{n}.conf", {**password_environ(passwords), **routes},
-             route_port=route_ports[n])
+        Node(
+            NATS_DIR / f"cluster-node{n}.conf",
+            {**password_environ(passwords), **routes},
+            route_port=route_ports[n],
+        )
         for n in (1, 2, 3)
     ]
     subjects = Subjects("opswire", "OPSWIRE")  # the names the shipped permissions grant
     started = time.monotonic()
     with running(nodes, tmp_path):
         urls = [node.url for node in nodes]
-        as_auth = await nats.connect(urls, user="auth", password=passwords["auth"],
-                                     inbox_prefix=inbox_prefix("auth"), connect_timeout=2)
-        as_ingest = await nats.connect(urls, user="ingest", password=passwords["ingest"],
-                                       inbox_prefix=inbox_prefix("ingest"), connect_timeout=2)
+        as_auth = await nats.connect(
+            urls,
+            user="auth",
+            password=passwords["auth"],
+            inbox_prefix=inbox_prefix("auth"),
+            connect_timeout=2,
+        )
+        as_ingest = await nats.connect(
+            urls,
+            user="ingest",
+            password=passwords["ingest"],
+            inbox_prefix=inbox_prefix("ingest"),
+            connect_timeout=2,
+        )
         try:
             # A fresh deployment with OPSWIRE_STREAM_REPLICAS=3: auth's streams made R3.
             auth_js = as_auth.jetstream(timeout=2)
             created = await _until_cluster_ready(
-                lambda: ensure_streams(auth_js, subjects, "auth", replicas=3))
+                lambda: ensure_streams(auth_js, subjects, "auth", replicas=3)
+            )
             assert sorted(created) == sorted(owned_streams(subjects, "auth"))
             for name in created:
                 assert (await auth_js.stream_info(name)).config.num_replicas == 3, name
@@ -178,8 +206,9 @@ async def test_cluster_creates_r3_and_raises_r1_to_r3(tmp_path: Path) -> None:
                 assert info.config.max_age == old_max_age(subjects, name), name  # kept
                 assert await _copies_on_other_nodes(js, name) == 2, name
             # ... and the durable too, with the short ack_wait.
-            consumer = PullConsumer(PullConsumerSpec(
-                metrics, subjects.all_metrics, INGEST_METRICS, replicas=3), _nothing)
+            consumer = PullConsumer(
+                PullConsumerSpec(metrics, subjects.all_metrics, INGEST_METRICS, replicas=3), _nothing
+            )
             await consumer.start(js)
             await consumer.stop()
             durable = await js.consumer_info(metrics, INGEST_METRICS)

@@ -22,15 +22,29 @@ PSUTIL = {
 
 
 def _frame(temperatures: Any) -> bytes:
-    return orjson.dumps({
-        "type": "metrics", "cpu_percent": 12.5, "memory_percent": 40.0, "disk_usage": [], "network": [],
-        "timestamp": datetime.now(UTC).isoformat(), "temperatures": temperatures,
-    })
+    return orjson.dumps(
+        {
+            "type": "metrics",
+            "cpu_percent": 12.5,
+            "memory_percent": 40.0,
+            "disk_usage": [],
+            "network": [],
+            "timestamp": datetime.now(UTC).isoformat(),
+            "temperatures": temperatures,
+        }
+    )
 
 
-@pytest.mark.parametrize("temperatures", [
-    PSUTIL, {"cpu": 45.5, "nvme": 38.0}, {"gpu": {"edge": 51}}, [["cpu", 45.0]],
-], ids=["psutil", "name-to-degrees", "nested", "a-list"])
+@pytest.mark.parametrize(
+    "temperatures",
+    [
+        PSUTIL,
+        {"cpu": 45.5, "nvme": 38.0},
+        {"gpu": {"edge": 51}},
+        [["cpu", 45.0]],
+    ],
+    ids=["psutil", "name-to-degrees", "nested", "a-list"],
+)
 def test_the_sample_is_accepted_and_temperatures_kept_as_they_came(temperatures: Any) -> None:
     frame = parse_agent_frame(_frame(temperatures))
     assert isinstance(frame, MetricsFrame)

@@ -19,8 +19,10 @@ from tests.helpers.backends import Namespace, create_database, drop_database
 from tests.helpers.stack import Stack, running_stack
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-HINT = ("no Chromium found for the browser tests: install it with `sudo apt-get install -y chromium` "
-        "(or set OPSWIRE_TEST_CHROMIUM to a Chromium executable)")
+HINT = (
+    "no Chromium found for the browser tests: install it with `sudo apt-get install -y chromium` "
+    "(or set OPSWIRE_TEST_CHROMIUM to a Chromium executable)"
+)
 
 
 def chromium_path() -> str:
@@ -33,16 +35,23 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 async def stack(
-    request: pytest.FixtureRequest, nats_url: str, postgres_admin_url: str, jwt_secret: str,
+    request: pytest.FixtureRequest,
+    nats_url: str,
+    postgres_admin_url: str,
+    jwt_secret: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     """The four services as real processes for one module (`STACK_ENV` in it: more settings)."""
     database_url = await create_database(postgres_admin_url)
     try:
-        async with running_stack(nats_url, database_url, Namespace.new(), jwt_secret,
-                                 tmp_path_factory.mktemp("stack"),
-                                 **{"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "60",
-                                    **getattr(request.module, "STACK_ENV", {})}) as running:
+        async with running_stack(
+            nats_url,
+            database_url,
+            Namespace.new(),
+            jwt_secret,
+            tmp_path_factory.mktemp("stack"),
+            **{"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "60", **getattr(request.module, "STACK_ENV", {})},
+        ) as running:
             yield running
     finally:
         await drop_database(postgres_admin_url, database_url)
@@ -65,9 +74,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def page(
-    browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Page]:
+async def page(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Page]:
     """A fresh browser context at desktop size; a screenshot is saved if the test fails."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     opened = await context.new_page()

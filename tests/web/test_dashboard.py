@@ -62,28 +62,52 @@ def past_hour(count: int) -> list[dict[str, Any]]:
     frames = []
     for i in range(count):
         wave = math.sin(i / 5)
-        frames.append(metrics_frame(
-            timestamp=(now - timedelta(minutes=58) + timedelta(seconds=80 * i)).isoformat(),
-            cpu_percent=round(35 + 20 * wave + (i % 3) * 4, 1), memory_percent=round(52 + 6 * wave, 1),
-            disk_usage=[{"path": "/", "total": 1000, "used": 600 + i, "free": 400 - i,
-                         "percent": 60 + i / 10},
-                        {"path": "/var", "total": 1000, "used": 300, "free": 700, "percent": 30.0}],
-            network=[{"interface": "eth0", "bytes_sent": 40_000 * i + int(9000 * wave ** 2) * i,
-                      "bytes_recv": 90_000 * i + int(30_000 * (1 + wave)) * i}],
-            load_average=[round(1.2 + wave, 2), round(1.0 + wave / 2, 2), 0.8]))
+        frames.append(
+            metrics_frame(
+                timestamp=(now - timedelta(minutes=58) + timedelta(seconds=80 * i)).isoformat(),
+                cpu_percent=round(35 + 20 * wave + (i % 3) * 4, 1),
+                memory_percent=round(52 + 6 * wave, 1),
+                disk_usage=[
+                    {"path": "/", "total": 1000, "used": 600 + i, "free": 400 - i, "percent": 60 + i / 10},
+                    {"path": "/var", "total": 1000, "used": 300, "free": 700, "percent": 30.0},
+                ],
+                network=[
+                    {
+                        "interface": "eth0",
+                        "bytes_sent": 40_000 * i + int(9000 * wave**2) * i,
+                        "bytes_recv": 90_000 * i + int(30_000 * (1 + wave)) * i,
+                    }
+                ],
+                load_average=[round(1.2 + wave, 2), round(1.0 + wave / 2, 2), 0.8],
+            )
+        )
     return frames
 
 
 def agent_answer(frame: dict[str, Any]) -> dict[str, Any]:
     """A scripted agent: shell commands echo, one Docker container `web`."""
     if frame["type"] == "command":
-        return {"type": "command_response", "command_id": frame["command_id"],
-                "output": f"ran: {frame['command']}\n", "exit_code": 0, "duration_ms": 42}
+        return {
+            "type": "command_response",
+            "command_id": frame["command_id"],
+            "output": f"ran: {frame['command']}\n",
+            "exit_code": 0,
+            "duration_ms": 42,
+        }
     reply = {"type": "docker_response", "command_id": frame["command_id"], "success": True}
     if frame["action"] == "list":
-        return reply | {"message": "1 container", "data": [
-            {"id": "abc123", "name": "web", "image": "nginx:1.27", "state": "running",
-             "status": "Up 2 hours"}]}
+        return reply | {
+            "message": "1 container",
+            "data": [
+                {
+                    "id": "abc123",
+                    "name": "web",
+                    "image": "nginx:1.27",
+                    "state": "running",
+                    "status": "Up 2 hours",
+                }
+            ],
+        }
     if frame["action"] == "logs":
         return reply | {"message": "ok", "data": "GET / 200\nGET /health 200\n"}
     return reply | {"message": f"{frame['action']}ed web"}
@@ -163,6 +187,7 @@ async def test_the_whole_flow(page: Page, stack: Stack) -> None:
         await page.get_by_role("button", name="restart web").click()
         await page.get_by_role("button", name="Logs of web").click()
         await expect(page.get_by_text("GET /health 200")).to_be_visible()
+
         async def all_asked() -> bool:
             return len(seen) >= 5  # the list is loaded again after the restart
 

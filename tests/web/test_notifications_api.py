@@ -20,8 +20,12 @@ async def test_channels_over_rest(stack: Stack, http: httpx.AsyncClient) -> None
     assert created.status_code == 201, created.text
     channel = created.json()
     assert "very-secret-token" not in created.text and channel["url"].startswith("json://")
-    for body in ({"name": "x", "url": "not-a-url"}, {"name": "", "url": secret}, {"url": secret},
-                 {"name": "x", "url": secret, "extra": 1}):
+    for body in (
+        {"name": "x", "url": "not-a-url"},
+        {"name": "", "url": secret},
+        {"url": secret},
+        {"name": "x", "url": secret, "extra": 1},
+    ):
         refused = await owner.post("/notifications/channels", json=body)
         assert refused.status_code == 422, (body, refused.text)
         assert "detail" in refused.json()
@@ -57,8 +61,10 @@ async def test_breach_and_disconnect_reach_the_receiver(stack: Stack, http: http
     async with receiver() as hook:
         added = await user.post("/notifications/channels", json={"name": "hook", "url": hook.url})
         assert added.status_code == 201, added.text
-        for rule in ({"metric_type": "cpu", "comparison": "gt", "threshold_value": 80},
-                     {"metric_type": "offline", "comparison": "gt", "threshold_value": 0}):
+        for rule in (
+            {"metric_type": "cpu", "comparison": "gt", "threshold_value": 80},
+            {"metric_type": "offline", "comparison": "gt", "threshold_value": 0},
+        ):
             made = await user.post("/alerts/thresholds", json={"server_id": server_id, **rule})
             assert made.status_code == 201, made.text
 

@@ -54,7 +54,9 @@ async def test_an_expiring_token_is_refreshed_and_the_sockets_carry_on(page: Pag
     # The page refreshes by itself before expiry, and keeps the new (rotated) pair.
     await page.wait_for_function(
         "old => JSON.parse(localStorage.getItem('opswire.session')).refresh !== old",
-        arg=session["refresh"], timeout=40_000)
+        arg=session["refresh"],
+        timeout=40_000,
+    )
     # Past the first token's expiry, the tail is still live and REST still answers.
     await page.wait_for_function(f"Date.now() > {session['expiresAt']} + 2000", timeout=40_000)
     lines = page.locator("[data-test=log-line]")

@@ -22,9 +22,7 @@ SCHEMA = "commands"
 
 def upgrade() -> None:
     # Rows from before have none: no reply is accepted for them any more.
-    op.add_column(
-        "commands", sa.Column("reply_token", sa.String(length=64), nullable=True), schema=SCHEMA
-    )
+    op.add_column("commands", sa.Column("reply_token", sa.String(length=64), nullable=True), schema=SCHEMA)
 
 
 def downgrade() -> None:

@@ -24,14 +24,10 @@ KEYED = sa.text("idempotency_key IS NOT NULL")
 
 
 def upgrade() -> None:
-    op.add_column(
-        "commands", sa.Column("deadline", sa.DateTime(timezone=True), nullable=True), schema=SCHEMA
-    )
+    op.add_column("commands", sa.Column("deadline", sa.DateTime(timezone=True), nullable=True), schema=SCHEMA)
     # Rows from before waited at most the longest timeout (1 h) plus grace; a row left
     # `pending` by a dead replica is closed by the next sweep.
-    op.execute(
-        f"UPDATE {SCHEMA}.commands SET deadline = created_at + interval '3700 seconds'"
-    )
+    op.execute(f"UPDATE {SCHEMA}.commands SET deadline = created_at + interval '3700 seconds'")
     op.alter_column("commands", "deadline", nullable=False, schema=SCHEMA)
     op.add_column(
         "commands",
@@ -39,26 +35,41 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        "ux_commands_idempotency", "commands", ["user_id", "server_id", "idempotency_key"],
-        unique=True, postgresql_where=KEYED, schema=SCHEMA,
+        "ux_commands_idempotency",
+        "commands",
+        ["user_id", "server_id", "idempotency_key"],
+        unique=True,
+        postgresql_where=KEYED,
+        schema=SCHEMA,
     )
     op.create_index(
-        "ix_commands_keyed_created", "commands", ["created_at"],
-        postgresql_where=KEYED, schema=SCHEMA,
+        "ix_commands_keyed_created",
+        "commands",
+        ["created_at"],
+        postgresql_where=KEYED,
+        schema=SCHEMA,
     )
     op.create_index(
-        "ix_commands_pending_deadline", "commands", ["deadline"],
-        postgresql_where=PENDING, schema=SCHEMA,
+        "ix_commands_pending_deadline",
+        "commands",
+        ["deadline"],
+        postgresql_where=PENDING,
+        schema=SCHEMA,
     )
     op.create_index(
-        "ix_commands_pending_user", "commands", ["user_id"],
-        postgresql_where=PENDING, schema=SCHEMA,
+        "ix_commands_pending_user",
+        "commands",
+        ["user_id"],
+        postgresql_where=PENDING,
+        schema=SCHEMA,
     )
 
 
 def downgrade() -> None:
     for index in (
-        "ix_commands_pending_user", "ix_commands_pending_deadline", "ix_commands_keyed_created",
+        "ix_commands_pending_user",
+        "ix_commands_pending_deadline",
+        "ix_commands_keyed_created",
         "ux_commands_idempotency",
     ):
         op.drop_index(index, table_name="commands", schema=SCHEMA)

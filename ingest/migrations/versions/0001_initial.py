@@ -63,9 +63,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_logs_server_timestamp", "logs", ["server_id", sa.text("timestamp DESC")], schema=SCHEMA
     )
-    op.create_index(
-        "ix_logs_timestamp_brin", "logs", ["timestamp"], schema=SCHEMA, postgresql_using="brin"
-    )
+    op.create_index("ix_logs_timestamp_brin", "logs", ["timestamp"], schema=SCHEMA, postgresql_using="brin")
 
     op.create_table(
         "thresholds",
@@ -82,9 +80,7 @@ def upgrade() -> None:
         sa.Column("latched", sa.Boolean(), nullable=False),
         sa.Column("evaluated_until", TS, nullable=True),
         sa.PrimaryKeyConstraint("id"),
-        sa.CheckConstraint(
-            "metric_type IN ('cpu', 'memory', 'disk')", name="ck_thresholds_metric_type"
-        ),
+        sa.CheckConstraint("metric_type IN ('cpu', 'memory', 'disk')", name="ck_thresholds_metric_type"),
         sa.CheckConstraint("comparison IN ('gt', 'lt')", name="ck_thresholds_comparison"),
         schema=SCHEMA,
     )

@@ -31,9 +31,7 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("server_id", "bucket"),
             schema=SCHEMA,
         )
-        op.create_index(
-            f"ix_{table}_bucket_brin", table, ["bucket"], schema=SCHEMA, postgresql_using="brin"
-        )
+        op.create_index(f"ix_{table}_bucket_brin", table, ["bucket"], schema=SCHEMA, postgresql_using="brin")
 
 
 def downgrade() -> None:

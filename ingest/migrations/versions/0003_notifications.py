@@ -32,11 +32,17 @@ def upgrade() -> None:
     _metric_types("'cpu', 'memory', 'disk', 'offline'")
     # Which of an alert's events are in the outbox already; alerts from before are not news.
     for column in ("fired_queued", "resolved_queued"):
-        op.add_column("alerts", sa.Column(column, sa.Boolean(), nullable=False,
-                                          server_default=sa.false()), schema=SCHEMA)
+        op.add_column(
+            "alerts",
+            sa.Column(column, sa.Boolean(), nullable=False, server_default=sa.false()),
+            schema=SCHEMA,
+        )
     op.execute(f"UPDATE {SCHEMA}.alerts SET fired_queued = true, resolved_queued = true")
     op.create_index(
-        "ix_alerts_to_queue", "alerts", ["created_at"], schema=SCHEMA,
+        "ix_alerts_to_queue",
+        "alerts",
+        ["created_at"],
+        schema=SCHEMA,
         postgresql_where=sa.text("NOT fired_queued OR (status = 'resolved' AND NOT resolved_queued)"),
     )
     op.create_table(
@@ -54,7 +60,9 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        "ix_ingest_notification_channels_user_id", "notification_channels", ["user_id"],
+        "ix_ingest_notification_channels_user_id",
+        "notification_channels",
+        ["user_id"],
         schema=SCHEMA,
     )
     op.create_table(
@@ -66,14 +74,14 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", TS, nullable=False),
         sa.Column("created_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["channel_id"], [f"{SCHEMA}.notification_channels.id"], ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["channel_id"], [f"{SCHEMA}.notification_channels.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("channel_id", "event_key"),
         schema=SCHEMA,
     )
     op.create_index(
-        "ix_notification_deliveries_due", "notification_deliveries", ["next_attempt_at"],
+        "ix_notification_deliveries_due",
+        "notification_deliveries",
+        ["next_attempt_at"],
         schema=SCHEMA,
     )
 
