@@ -10,7 +10,7 @@ LINT_TOOLS := ruff==0.14.0 mypy==1.18.2
 LINT_STAMP := $(VENV)/.lint-stamp
 TYPED := opswire auth commands ingest gateway agent bench
 
-.PHONY: install up demo test lint bench asyncapi clean
+.PHONY: install up demo browser test lint bench asyncapi clean
 
 install: $(STAMP)
 
@@ -27,7 +27,16 @@ up: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/opswire up --demo $(ARGS)
 
-test: $(STAMP)
+# The dashboard's browser tests drive the system's Chromium (Playwright's own browser download
+# cannot work offline): Debian's package is installed when there is none (as root or with sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || [ -n "$$OPSWIRE_TEST_CHROMIUM" ] || { \
+	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(ARGS)
 
 $(LINT_STAMP): $(STAMP) Makefile
