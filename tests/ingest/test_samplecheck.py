@@ -56,14 +56,18 @@ NUMBERS: list[Any] = [
     0, 0.0, 100, 100.0, 50, 12.5, -0.0, -1, -1e-9, 100.000001, 101, 1e308, True, False, None,
     "50", "", [], {}, [50], 2**63, 1.5e-300,
 ]
+JUNK: list[Any] = [None, True, 7, -7, "x", [], {}, [{}], [None], 1.5]
 TEXTS: list[Any] = ["", "/", "x" * 255, "x" * 256, "x" * 4096, "x" * 4097, "é", 5, None, ["/"], {}]
 
 
-def _set(obj: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+FieldPath = tuple[str | int, ...]
+
+
+def _set(obj: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any]:
     """A copy of `obj` with the value at `path` replaced (`...`: the key removed)."""
-    copy = orjson.loads(orjson.dumps(obj))
+    copy: dict[str, Any] = orjson.loads(orjson.dumps(obj))
     *parents, last = path
-    node = copy
+    node: Any = copy
     for key in parents:
         node = node[key]
     if value is ...:
@@ -82,27 +86,32 @@ def _variants() -> Iterator[bytes]:
     yield orjson.dumps(minimal)
     for key in list(base):
         yield orjson.dumps(_set(base, (key,), ...))
-        for junk in (None, True, 7, -7, "x", [], {}, [{}], [None], 1.5):
-            yield orjson.dumps(_set(base, (key,), junk))
-    for path in (("timestamp",), ("received_at",)):
+        for wrong in JUNK:
+            yield orjson.dumps(_set(base, (key,), wrong))
+    for stamp_field in ("timestamp", "received_at"):
         for stamp in STAMPS:
-            yield orjson.dumps(_set(base, path, stamp))
-    percents = [("cpu_percent",), ("memory_percent",), ("swap_percent",), ("disk_usage", 0, "percent")]
-    counters = [("disk_usage", 1, name) for name in ("total", "used", "free")] + [
+            yield orjson.dumps(_set(base, (stamp_field,), stamp))
+    percents: list[FieldPath] = [
+        ("cpu_percent",), ("memory_percent",), ("swap_percent",), ("disk_usage", 0, "percent"),
+    ]
+    counters: list[FieldPath] = [("disk_usage", 1, name) for name in ("total", "used", "free")] + [
         ("network", 0, name) for name in ("bytes_sent", "bytes_recv", "packets_sent", "errout")
     ] + [("processes",)]
-    others = [("uptime_seconds",), ("load_average", 1), ("load_average",), ("containers",),
+    others: list[FieldPath] = [("uptime_seconds",), ("load_average", 1), ("load_average",), ("containers",),
               ("containers", 0), ("temperatures",), ("disk_usage", 0), ("network", 0)]
     for path in percents + counters + others:
         for number in NUMBERS:
             yield orjson.dumps(_set(base, path, number))
         yield orjson.dumps(_set(base, path, ...))
-    for path in (("disk_usage", 0, "path"), ("network", 0, "interface"), ("server_id",)):
+    texts: list[FieldPath] = [("disk_usage", 0, "path"), ("network", 0, "interface"), ("server_id",)]
+    for path in texts:
         for text in TEXTS:
             yield orjson.dumps(_set(base, path, text))
     for load in ([0.5, 0.4], [0.5, 0.4, 0.3, 0.2], [0, 0, 0], [-1, 0, 0], None):
         yield orjson.dumps(_set(base, ("load_average",), load))
     yield orjson.dumps(_set(base, ("server_id",), str(uuid.uuid4())))  # differs from the subject
+    for odd in ("model_config", "__class__", "__dict__", "__pydantic_extra__", "_private", ""):
+        yield orjson.dumps({**base, odd: 1})  # extra keys that are names inside a model
     yield orjson.dumps(_set(base, ("disk_usage",), []))
     yield orjson.dumps(_set(base, ("processes",), [{"pid": 1}, 2]))
     # Text orjson refuses or reads differently from pydantic's parser.
@@ -120,8 +129,7 @@ def _variants() -> Iterator[bytes]:
     yield text + b" "
     yield text + b"x"
     yield text[:-1]
-    for junk in (b"", b"null", b"[]", b"[{}]", b'"x"', b"{}", b"12"):
-        yield junk
+    yield from (b"", b"null", b"[]", b"[{}]", b'"x"', b"{}", b"12")
 
 
 def _pydantic_decode(raw: bytes) -> tuple[Any, ...] | None:
