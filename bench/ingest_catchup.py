@@ -7,6 +7,9 @@ and times it from its first stored row until all N are stored. The floor copies 
 same rows, already built, into a table shaped like `ingest.metrics` with
 `copy_records_to_table` in batches of --batch rows, one transaction each.
 
+It also prints the CPU time the ingest process spent per stored row over the same
+span: on a shared machine rows/s swing with the load, CPU per row much less.
+
     python bench/ingest_catchup.py              # 200,000 samples
     python bench/ingest_catchup.py --samples 50000 --rounds 2
 """
@@ -28,6 +31,7 @@ from typing import Any
 import asyncpg
 import nats
 import orjson
+import psutil
 
 from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import EmbeddedNats, EmbeddedPostgres
@@ -90,8 +94,15 @@ async def count_rows(db: asyncpg.Connection, table: str) -> int:
     return int(await db.fetchval(f"SELECT count(*) FROM {table}"))
 
 
-async def run_ingest(nats_url: str, db_url: str, subjects: Subjects, total: int, log: Path) -> float:
-    """Rows/s of `opswire ingest` from its first stored row to the last."""
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+async def run_ingest(
+    nats_url: str, db_url: str, subjects: Subjects, total: int, log: Path
+) -> tuple[float, float]:
+    """Rows/s of `opswire ingest` from its first stored row to the last, and its CPU µs per row."""
     env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": db_url,
            "OPSWIRE_SUBJECT_PREFIX": subjects.prefix, "OPSWIRE_STREAM_PREFIX": subjects.stream_prefix,
            "OPSWIRE_LOG_LEVEL": "WARNING"}
@@ -99,9 +110,11 @@ async def run_ingest(nats_url: str, db_url: str, subjects: Subjects, total: int,
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "opswire", "ingest", env=env, stdout=out, stderr=subprocess.STDOUT
         )
+    ingest = psutil.Process(proc.pid)
     db = await asyncpg.connect(db_url)
     try:
         first_at = first = None
+        cpu_at_first = 0.0
         deadline = time.monotonic() + 600
         # Nothing to await across processes: the table is polled.
         while time.monotonic() < deadline:
@@ -111,10 +124,12 @@ async def run_ingest(nats_url: str, db_url: str, subjects: Subjects, total: int,
                 stored = 0
             now = time.monotonic()
             if stored and first_at is None:
-                first_at, first = now, stored
+                first_at, first, cpu_at_first = now, stored, _cpu_s(ingest)
             if stored >= total:
                 assert first_at is not None and first is not None
-                return (stored - first) / max(now - first_at, 1e-9)
+                rows = max(stored - first, 1)
+                cpu_us = (_cpu_s(ingest) - cpu_at_first) / rows * 1e6
+                return rows / max(now - first_at, 1e-9), cpu_us
             if proc.returncode is not None:
                 raise SystemExit(f"opswire ingest exited; see {log}")
             await asyncio.sleep(0.05)
@@ -150,7 +165,7 @@ async def run_floor(db_url: str, items: list[tuple[str, bytes, dict[str, Any]]],
 
 
 async def bench(args: argparse.Namespace, tmp: Path, nats_url: str, db_url: str) -> None:
-    ours, floors = [], []
+    ours, floors, cpus = [], [], []
     for round_ in range(args.rounds):
         subjects = Subjects(f"bench{round_}", f"BENCH{round_}")
         items = backlog(args.samples, args.servers)
@@ -158,14 +173,16 @@ async def bench(args: argparse.Namespace, tmp: Path, nats_url: str, db_url: str)
         db = await asyncpg.connect(db_url)
         await db.execute("DROP SCHEMA IF EXISTS ingest CASCADE")
         await db.close()
-        ours.append(await run_ingest(nats_url, db_url, subjects, args.samples, tmp / "ingest.log"))
+        rate, cpu_us = await run_ingest(nats_url, db_url, subjects, args.samples, tmp / "ingest.log")
+        ours.append(rate)
+        cpus.append(cpu_us)
         floors.append(await run_floor(db_url, items, args.batch))
-        print(f"round {round_ + 1}: opswire {ours[-1]:,.0f} rows/s, floor {floors[-1]:,.0f} rows/s")
-    ours.sort()
-    floors.sort()
-    mine, floor = ours[len(ours) // 2], floors[len(floors) // 2]
+        print(f"round {round_ + 1}: opswire {rate:,.0f} rows/s ({cpu_us:.0f} µs ingest CPU/row), "
+              f"floor {floors[-1]:,.0f} rows/s")
+    mine, floor, cpu = (sorted(xs)[len(xs) // 2] for xs in (ours, floors, cpus))
     print(f"ingest catch-up of {args.samples:,} samples: opswire {mine:,.0f} rows/s, "
-          f"asyncpg COPY floor {floor:,.0f} rows/s, ratio {mine / floor:.3f} (median of {args.rounds})")
+          f"asyncpg COPY floor {floor:,.0f} rows/s, ratio {mine / floor:.3f}, "
+          f"ingest CPU {cpu:.0f} µs/row (medians of {args.rounds})")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from ingest.samplecheck import CheckedSample
 from opswire.contract.telemetry import MetricsSample
 
 Fire = Literal["fire"]
@@ -33,7 +34,7 @@ class RuleState:
     latched: bool = False
 
 
-def metric_value(sample: MetricsSample, metric_type: str) -> float | None:
+def metric_value(sample: MetricsSample | CheckedSample, metric_type: str) -> float | None:
     """The value a rule watches; None when the sample does not carry it (no disks)."""
     if metric_type == "cpu":
         return sample.cpu_percent

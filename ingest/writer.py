@@ -43,6 +43,8 @@ from opswire.runtime.outage import OutageLog
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+# Messages decoded between two turns of the event loop (see BatchWriter._accept).
+DECODE_SLICE = 100
 Record = tuple[Any, ...]
 # Errors that belong to one row's data, not to the database being unavailable.
 ROW_ERRORS = (
@@ -147,7 +149,11 @@ class BatchWriter(Generic[Item]):
 
     async def _accept(self, msgs: Sequence[Msg]) -> list[tuple[Msg, Item]]:
         accepted: list[tuple[Msg, Item]] = []
-        for msg in msgs:
+        for n, msg in enumerate(msgs, 1):
+            if n % DECODE_SLICE == 0:
+                # Decoding a whole batch at once would hold the event loop for tens of ms
+                # while the previous batch's COPY waits to send its rows and read the commit.
+                await asyncio.sleep(0)
             try:
                 accepted.append((msg, self._decode(msg.subject, msg.data)))
             except InvalidMessage as exc:
