@@ -43,9 +43,9 @@ $(LINT_STAMP): $(STAMP) Makefile
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(LINT_TOOLS)
 	touch $(LINT_STAMP)
 
-# Not `ruff format --check`: the tree is not formatted with ruff yet.
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(TYPED)
 
 # The issue-10 table: opswire and bench/floor.py side by side (bench/abuse.py: the flood benchmark).

@@ -48,13 +48,30 @@ def sample(server_id: str, ts: datetime, i: int) -> dict[str, Any]:
         "cpu_percent": float(i % 100),
         "memory_percent": 40.0 + (i % 7),
         "disk_usage": [
-            {"path": "/", "total": 100_000_000_000, "used": 40_000_000_000,
-             "free": 60_000_000_000, "percent": 40.0},
-            {"path": "/data", "total": 500_000_000_000, "used": 100_000_000_000,
-             "free": 400_000_000_000, "percent": 20.0},
+            {
+                "path": "/",
+                "total": 100_000_000_000,
+                "used": 40_000_000_000,
+                "free": 60_000_000_000,
+                "percent": 40.0,
+            },
+            {
+                "path": "/data",
+                "total": 500_000_000_000,
+                "used": 100_000_000_000,
+                "free": 400_000_000_000,
+                "percent": 20.0,
+            },
         ],
-        "network": [{"interface": "eth0", "bytes_sent": 123_456 + i, "bytes_recv": 654_321 + i,
-                     "packets_sent": 1000, "packets_recv": 2000}],
+        "network": [
+            {
+                "interface": "eth0",
+                "bytes_sent": 123_456 + i,
+                "bytes_recv": 654_321 + i,
+                "packets_sent": 1000,
+                "packets_recv": 2000,
+            }
+        ],
         "load_average": [0.5, 0.4, 0.3],
         "swap_percent": 1.5,
         "uptime_seconds": 86_400.0 + i,
@@ -103,9 +120,14 @@ async def run_ingest(
     nats_url: str, db_url: str, subjects: Subjects, total: int, log: Path
 ) -> tuple[float, float]:
     """Rows/s of `opswire ingest` from its first stored row to the last, and its CPU µs per row."""
-    env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": db_url,
-           "OPSWIRE_SUBJECT_PREFIX": subjects.prefix, "OPSWIRE_STREAM_PREFIX": subjects.stream_prefix,
-           "OPSWIRE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "DATABASE_URL": db_url,
+        "OPSWIRE_SUBJECT_PREFIX": subjects.prefix,
+        "OPSWIRE_STREAM_PREFIX": subjects.stream_prefix,
+        "OPSWIRE_LOG_LEVEL": "WARNING",
+    }
     with log.open("w") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "opswire", "ingest", env=env, stdout=out, stderr=subprocess.STDOUT
@@ -143,9 +165,14 @@ async def run_ingest(
 async def run_floor(db_url: str, items: list[tuple[str, bytes, dict[str, Any]]], batch: int) -> float:
     """Rows/s of asyncpg COPY of the same rows into a table shaped like ingest.metrics."""
     records = [
-        (uuid.UUID(server_id), datetime.fromisoformat(d["timestamp"]),
-         datetime.fromisoformat(d["received_at"]), d["cpu_percent"], d["memory_percent"],
-         payload.decode())
+        (
+            uuid.UUID(server_id),
+            datetime.fromisoformat(d["timestamp"]),
+            datetime.fromisoformat(d["received_at"]),
+            d["cpu_percent"],
+            d["memory_percent"],
+            payload.decode(),
+        )
         for server_id, payload, d in items
     ]
     db = await asyncpg.connect(db_url)
@@ -156,7 +183,9 @@ async def run_floor(db_url: str, items: list[tuple[str, bytes, dict[str, Any]]],
         for i in range(0, len(records), batch):
             async with db.transaction():
                 await db.copy_records_to_table(
-                    "floor_metrics", records=records[i:i + batch], columns=COLUMNS,
+                    "floor_metrics",
+                    records=records[i : i + batch],
+                    columns=COLUMNS,
                     schema_name="public",
                 )
         return len(records) / (time.monotonic() - started)
@@ -177,12 +206,16 @@ async def bench(args: argparse.Namespace, tmp: Path, nats_url: str, db_url: str)
         ours.append(rate)
         cpus.append(cpu_us)
         floors.append(await run_floor(db_url, items, args.batch))
-        print(f"round {round_ + 1}: opswire {rate:,.0f} rows/s ({cpu_us:.0f} µs ingest CPU/row), "
-              f"floor {floors[-1]:,.0f} rows/s")
+        print(
+            f"round {round_ + 1}: opswire {rate:,.0f} rows/s ({cpu_us:.0f} µs ingest CPU/row), "
+            f"floor {floors[-1]:,.0f} rows/s"
+        )
     mine, floor, cpu = (sorted(xs)[len(xs) // 2] for xs in (ours, floors, cpus))
-    print(f"ingest catch-up of {args.samples:,} samples: opswire {mine:,.0f} rows/s, "
-          f"asyncpg COPY floor {floor:,.0f} rows/s, ratio {mine / floor:.3f}, "
-          f"ingest CPU {cpu:.0f} µs/row (medians of {args.rounds})")
+    print(
+        f"ingest catch-up of {args.samples:,} samples: opswire {mine:,.0f} rows/s, "
+        f"asyncpg COPY floor {floor:,.0f} rows/s, ratio {mine / floor:.3f}, "
+        f"ingest CPU {cpu:.0f} µs/row (medians of {args.rounds})"
+    )
 
 
 def main() -> None:

@@ -84,8 +84,12 @@ def decode_sample(subject: str, raw: bytes) -> DecodedSample:
             raise InvalidMessage(_validation_reason(exc)) from None
     server_id = _server_id(sample.server_id, subject)
     row = (
-        server_id, sample.timestamp, sample.received_at, sample.cpu_percent,
-        sample.memory_percent, text,
+        server_id,
+        sample.timestamp,
+        sample.received_at,
+        sample.cpu_percent,
+        sample.memory_percent,
+        text,
     )
     return DecodedSample(server_id, sample, row)
 
@@ -104,7 +108,11 @@ def decode_log(subject: str, raw: bytes) -> tuple[Any, ...]:
     except ValidationError as exc:
         raise InvalidMessage(_validation_reason(exc)) from None
     return (
-        _server_id(line.server_id, subject), line.timestamp, line.received_at,
-        int(LogLevel[line.level.upper()]), line.message, line.source,
+        _server_id(line.server_id, subject),
+        line.timestamp,
+        line.received_at,
+        int(LogLevel[line.level.upper()]),
+        line.message,
+        line.source,
         log_digest(line.timestamp, line.source, line.message),
     )

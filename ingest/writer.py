@@ -48,10 +48,17 @@ DECODE_SLICE = 100
 Record = tuple[Any, ...]
 # Errors that belong to one row's data, not to the database being unavailable.
 ROW_ERRORS = (
-    DataError, IntegrityError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+    DataError,
+    IntegrityError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
 )
 DB_UNAVAILABLE = (
-    SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    SQLAlchemyError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
 )
 
 
@@ -111,8 +118,7 @@ async def _copy_skipping_stored(
         staged.add(target.stage)
     await pg.copy_records_to_table(target.stage, records=records, columns=target.columns)
     await pg.execute(
-        f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM {target.stage} "
-        "ON CONFLICT DO NOTHING"
+        f"INSERT INTO {target.table} ({columns}) SELECT {columns} FROM {target.stage} ON CONFLICT DO NOTHING"
     )
 
 
@@ -195,14 +201,10 @@ class BatchWriter(Generic[Item]):
 
     async def _store(self, accepted: list[tuple[Msg, Item]]) -> list[tuple[Msg, Item]]:
         try:
-            await copy_rows(
-                self._engine, self._target, [self._to_record(item) for _, item in accepted]
-            )
+            await copy_rows(self._engine, self._target, [self._to_record(item) for _, item in accepted])
             return accepted
         except ROW_ERRORS:
-            log.warning(
-                "batch refused by the database; storing row by row", extra={"consumer": self.name}
-            )
+            log.warning("batch refused by the database; storing row by row", extra={"consumer": self.name})
         stored: list[tuple[Msg, Item]] = []
         for msg, item in accepted:
             try:
@@ -235,7 +237,12 @@ def metrics_writer(
     after_commit: Callable[[list[DecodedSample]], Awaitable[None]],
 ) -> BatchWriter[DecodedSample]:
     return BatchWriter(
-        "ingest-metrics", engine, METRICS_TARGET, decode_sample, lambda s: s.row, retry_delay_s,
+        "ingest-metrics",
+        engine,
+        METRICS_TARGET,
+        decode_sample,
+        lambda s: s.row,
+        retry_delay_s,
         after_commit,
     )
 

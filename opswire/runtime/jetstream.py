@@ -124,9 +124,10 @@ class PullConsumer:
         stale_wait = abs((current.ack_wait or 0) - spec.ack_wait_s) > 0.001
         if stale_wait or (current.num_replicas or 1) != spec.replicas:
             await self._js.add_consumer(spec.stream, config)  # same name: an update
-            log.info("consumer updated", extra={"consumer": spec.durable,
-                                                "ack_wait_s": spec.ack_wait_s,
-                                                "replicas": spec.replicas})
+            log.info(
+                "consumer updated",
+                extra={"consumer": spec.durable, "ack_wait_s": spec.ack_wait_s, "replicas": spec.replicas},
+            )
 
     async def _rebind(self) -> None:
         old, self._sub = self._sub, None

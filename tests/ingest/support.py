@@ -124,9 +124,7 @@ class Telemetry:
             await conn.close()
 
     async def count(self, table: str, server_id: uuid.UUID) -> int:
-        rows = await self.fetch(
-            f"SELECT count(*) AS n FROM ingest.{table} WHERE server_id = $1", server_id
-        )
+        rows = await self.fetch(f"SELECT count(*) AS n FROM ingest.{table} WHERE server_id = $1", server_id)
         return int(rows[0]["n"])
 
     async def wait_count(self, table: str, server_id: uuid.UUID, expected: int) -> None:
@@ -159,8 +157,6 @@ class Telemetry:
             await sub.unsubscribe()
 
 
-async def next_event(
-    queue: asyncio.Queue[Msg], timeout_s: float = 5.0
-) -> tuple[str, dict[str, Any]]:
+async def next_event(queue: asyncio.Queue[Msg], timeout_s: float = 5.0) -> tuple[str, dict[str, Any]]:
     msg = await asyncio.wait_for(queue.get(), timeout_s)
     return msg.subject, orjson.loads(msg.data)

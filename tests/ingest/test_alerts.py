@@ -39,9 +39,7 @@ async def alerts(rpc: RpcClient, user: str, **filters: Any) -> list[dict[str, An
     return list(await rpc.call(calls.ALERTS_LIST, {"user_id": user, **filters}))
 
 
-async def expect_event(
-    queue: asyncio.Queue[Msg], event: str, alert_id: str | None = None
-) -> AlertEvent:
+async def expect_event(queue: asyncio.Queue[Msg], event: str, alert_id: str | None = None) -> AlertEvent:
     subject, data = await next_event(queue)
     parsed = AlertEvent.model_validate(data)
     assert parsed.event == event
@@ -51,9 +49,7 @@ async def expect_event(
     return parsed
 
 
-async def test_fires_once_per_breach_does_not_flap_and_resolves(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_fires_once_per_breach_does_not_flap_and_resolves(telemetry: Telemetry, rpc: RpcClient) -> None:
     user, server = str(uuid.uuid4()), uuid.uuid4()
     threshold = await create_threshold(rpc, user, server, metric_type="cpu", threshold_value=80)
     t0 = base_time()
@@ -76,9 +72,7 @@ async def test_fires_once_per_breach_does_not_flap_and_resolves(
         assert resolved.status == "resolved" and resolved.resolved_by is None
         assert events.empty()  # nothing fired or resolved in between
 
-        await feed(
-            telemetry, threshold, server, [(t1 + timedelta(seconds=5), {"cpu": 99})]
-        )  # a new breach
+        await feed(telemetry, threshold, server, [(t1 + timedelta(seconds=5), {"cpu": 99})])  # a new breach
         second = await expect_event(events, "fired")
     listed = await alerts(rpc, user)
     assert [a["id"] for a in listed] == [str(second.id), alert["id"]]  # newest first
@@ -86,9 +80,7 @@ async def test_fires_once_per_breach_does_not_flap_and_resolves(
     assert await alerts(rpc, user, server_id=str(uuid.uuid4())) == []
 
 
-async def test_duration_is_measured_on_sample_timestamps(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_duration_is_measured_on_sample_timestamps(telemetry: Telemetry, rpc: RpcClient) -> None:
     user, server = str(uuid.uuid4()), uuid.uuid4()
     threshold = await create_threshold(
         rpc, user, server, metric_type="memory", threshold_value=50, duration_s=60
@@ -108,9 +100,7 @@ async def test_duration_is_measured_on_sample_timestamps(
     assert alert["value"] == 65 and "for 60 s" in alert["message"]
 
 
-async def test_disk_uses_the_fullest_disk_and_lt_fires_below(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_disk_uses_the_fullest_disk_and_lt_fires_below(telemetry: Telemetry, rpc: RpcClient) -> None:
     user, server = str(uuid.uuid4()), uuid.uuid4()
     disk = await create_threshold(rpc, user, server, metric_type="disk", threshold_value=90)
     low_mem = await create_threshold(
@@ -135,9 +125,7 @@ async def test_manual_resolve_is_idempotent_scoped_and_keeps_the_latch(
         await expect_event(events, "fired", alert["id"])
 
         with pytest.raises(RpcError) as err:
-            await rpc.call(
-                calls.ALERTS_RESOLVE, {"user_id": str(uuid.uuid4()), "alert_id": alert["id"]}
-            )
+            await rpc.call(calls.ALERTS_RESOLVE, {"user_id": str(uuid.uuid4()), "alert_id": alert["id"]})
         assert (err.value.code, err.value.detail) == ("not_found", "Alert not found")
 
         done = await rpc.call(calls.ALERTS_RESOLVE, {"user_id": user, "alert_id": alert["id"]})
@@ -160,9 +148,7 @@ async def test_manual_resolve_is_idempotent_scoped_and_keeps_the_latch(
     assert [a["status"] for a in await alerts(rpc, user)] == ["active", "resolved"]
 
 
-async def test_changing_the_rule_resolves_its_open_alert(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_changing_the_rule_resolves_its_open_alert(telemetry: Telemetry, rpc: RpcClient) -> None:
     user, server = str(uuid.uuid4()), uuid.uuid4()
     threshold = await create_threshold(rpc, user, server, metric_type="cpu", threshold_value=80)
     t0 = base_time()

@@ -36,8 +36,7 @@ async def test_restart_mid_stream_stores_every_sample_once(
 
     assert stored_at_stop < total
     rows = await telemetry.fetch(
-        "SELECT count(DISTINCT timestamp) AS n, count(*) AS c FROM ingest.metrics"
-        " WHERE server_id = $1",
+        "SELECT count(DISTINCT timestamp) AS n, count(*) AS c FROM ingest.metrics WHERE server_id = $1",
         server,
     )
     assert (rows[0]["n"], rows[0]["c"]) == (total, total)

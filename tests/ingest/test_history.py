@@ -64,7 +64,5 @@ async def test_retention_deletes_only_old_rows(telemetry: Telemetry, database_ur
     finally:
         await engine.dispose()
     for table in ("metrics", "logs"):
-        rows = await telemetry.fetch(
-            f"SELECT timestamp FROM ingest.{table} WHERE server_id = $1", server
-        )
+        rows = await telemetry.fetch(f"SELECT timestamp FROM ingest.{table} WHERE server_id = $1", server)
         assert [r["timestamp"] for r in rows] == [recent]

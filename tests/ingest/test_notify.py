@@ -20,16 +20,32 @@ from opswire.runtime.rpc import RpcClient, RpcError
 from tests.helpers.receiver import receiver
 from tests.ingest.support import Telemetry, base_time, eventually, running_ingest, sample
 
-BODY_FIELDS = {"event", "alert_id", "server_id", "metric", "value", "threshold", "comparison",
-               "state", "since", "resolved_at", "message", "link"}
+BODY_FIELDS = {
+    "event",
+    "alert_id",
+    "server_id",
+    "metric",
+    "value",
+    "threshold",
+    "comparison",
+    "state",
+    "since",
+    "resolved_at",
+    "message",
+    "link",
+}
 
 
 @pytest.fixture
 def notify_settings(ingest_settings: IngestSettings) -> IngestSettings:
-    return ingest_settings.model_copy(update={
-        "notify_retry_base_s": 0.2, "notify_retry_max_s": 0.5, "notify_timeout_s": 2.0,
-        "public_url": "https://ops.example.com",
-    })
+    return ingest_settings.model_copy(
+        update={
+            "notify_retry_base_s": 0.2,
+            "notify_retry_max_s": 0.5,
+            "notify_timeout_s": 2.0,
+            "public_url": "https://ops.example.com",
+        }
+    )
 
 
 @pytest.fixture
@@ -43,7 +59,8 @@ pytestmark = pytest.mark.usefixtures("notifying_ingest")
 
 async def add_channel(rpc: RpcClient, user: str, url: str, **extra: Any) -> dict[str, Any]:
     created: dict[str, Any] = await rpc.call(
-        calls.CHANNELS_CREATE, {"user_id": user, "name": "hook", "url": url, **extra})
+        calls.CHANNELS_CREATE, {"user_id": user, "name": "hook", "url": url, **extra}
+    )
     return created
 
 
@@ -62,11 +79,16 @@ async def test_channels_crud_keep_the_url_secret(rpc: RpcClient) -> None:
     assert refused.value.code == "invalid"
     assert await rpc.call(calls.CHANNELS_LIST, {"user_id": user}) == [created]
 
-    updated = await rpc.call(calls.CHANNELS_UPDATE, {
-        "user_id": user, "channel_id": created["id"], "enabled": False, "name": "renamed"})
+    updated = await rpc.call(
+        calls.CHANNELS_UPDATE,
+        {"user_id": user, "channel_id": created["id"], "enabled": False, "name": "renamed"},
+    )
     assert updated == created | {"enabled": False, "name": "renamed"}
-    for call, body in ((calls.CHANNELS_UPDATE, {"enabled": True}), (calls.CHANNELS_DELETE, {}),
-                       (calls.CHANNELS_TEST, {})):
+    for call, body in (
+        (calls.CHANNELS_UPDATE, {"enabled": True}),
+        (calls.CHANNELS_DELETE, {}),
+        (calls.CHANNELS_TEST, {}),
+    ):
         with pytest.raises(RpcError) as hidden:
             await rpc.call(call, {"user_id": stranger, "channel_id": created["id"], **body})
         assert hidden.value.code == "not_found"
@@ -99,9 +121,16 @@ async def test_fired_resolved_and_offline_alerts_reach_the_receiver(
     async with receiver() as hook:
         await add_channel(rpc, user, hook.url)
         await add_channel(rpc, user, f"json://127.0.0.1:{free_port()}/off", enabled=False)
-        await rpc.call(calls.THRESHOLDS_CREATE, {
-            "user_id": user, "server_id": str(server), "metric_type": "cpu", "comparison": "gt",
-            "threshold_value": 80})
+        await rpc.call(
+            calls.THRESHOLDS_CREATE,
+            {
+                "user_id": user,
+                "server_id": str(server),
+                "metric_type": "cpu",
+                "comparison": "gt",
+                "threshold_value": 80,
+            },
+        )
         t0 = base_time()
         for i, cpu in enumerate((95.0, 40.0)):
             await telemetry.publish_sample(sample(server, t0 + timedelta(seconds=5 * i), cpu=cpu))
@@ -110,24 +139,47 @@ async def test_fired_resolved_and_offline_alerts_reach_the_receiver(
         assert "FIRING" in title and "CPU" in title
         assert set(fired) == BODY_FIELDS
         assert fired | {"alert_id": "", "since": ""} == {
-            "event": "fired", "alert_id": "", "server_id": str(server), "metric": "cpu", "value": 95.0,
-            "threshold": 80.0, "comparison": "gt", "state": "active", "since": "", "resolved_at": None,
-            "message": fired["message"], "link": f"https://ops.example.com/#/servers/{server}"}
+            "event": "fired",
+            "alert_id": "",
+            "server_id": str(server),
+            "metric": "cpu",
+            "value": 95.0,
+            "threshold": 80.0,
+            "comparison": "gt",
+            "state": "active",
+            "since": "",
+            "resolved_at": None,
+            "message": fired["message"],
+            "link": f"https://ops.example.com/#/servers/{server}",
+        }
         title, resolved = await hook.next()
         assert "RESOLVED" in title
         assert resolved["event"] == "resolved" and resolved["state"] == "resolved"
         assert resolved["alert_id"] == fired["alert_id"] and resolved["resolved_at"]
 
-        await rpc.call(calls.THRESHOLDS_CREATE, {
-            "user_id": user, "server_id": str(server), "metric_type": "offline", "comparison": "gt",
-            "threshold_value": 0})
+        await rpc.call(
+            calls.THRESHOLDS_CREATE,
+            {
+                "user_id": user,
+                "server_id": str(server),
+                "metric_type": "offline",
+                "comparison": "gt",
+                "threshold_value": 0,
+            },
+        )
         js, subjects = telemetry.js, telemetry.subjects
         steps: list[tuple[Literal["online", "offline"], str]] = [
             ("offline", subjects.agent_disconnected(str(server))),
-            ("online", subjects.agent_connected(str(server)))]
+            ("online", subjects.agent_connected(str(server))),
+        ]
         for status, subject in steps:
-            event = PresenceEvent(server_id=server, status=status, connection_id="c1", gateway_id="g1",
-                                  reason="idle" if status == "offline" else None)
+            event = PresenceEvent(
+                server_id=server,
+                status=status,
+                connection_id="c1",
+                gateway_id="g1",
+                reason="idle" if status == "offline" else None,
+            )
             await js.publish(subject, event.model_dump_json().encode())
         title, offline = await hook.next()
         assert "FIRING" in title and "offline" in title.lower()
@@ -146,16 +198,24 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
     user, server = str(uuid.uuid4()), uuid.uuid4()
     port = free_port()
     channel = await add_channel(rpc, user, f"json://127.0.0.1:{port}/hook")
-    await rpc.call(calls.THRESHOLDS_CREATE, {
-        "user_id": user, "server_id": str(server), "metric_type": "memory", "comparison": "gt",
-        "threshold_value": 50})
+    await rpc.call(
+        calls.THRESHOLDS_CREATE,
+        {
+            "user_id": user,
+            "server_id": str(server),
+            "metric_type": "memory",
+            "comparison": "gt",
+            "threshold_value": 50,
+        },
+    )
     t0 = base_time()
     await telemetry.publish_sample(sample(server, t0, memory=90.0))
 
     async def attempts() -> int:
         rows = await telemetry.fetch(
             "SELECT attempts FROM ingest.notification_deliveries WHERE channel_id = $1",
-            uuid.UUID(channel["id"]))
+            uuid.UUID(channel["id"]),
+        )
         return int(rows[0]["attempts"]) if rows else 0
 
     await eventually(attempts, lambda n: n >= 2)  # tried, failed, tried again
@@ -177,15 +237,23 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
 async def test_disabling_a_channel_drops_what_it_had_queued(telemetry: Telemetry, rpc: RpcClient) -> None:
     user, server = str(uuid.uuid4()), uuid.uuid4()
     channel = await add_channel(rpc, user, f"json://127.0.0.1:{free_port()}/hook")
-    await rpc.call(calls.THRESHOLDS_CREATE, {
-        "user_id": user, "server_id": str(server), "metric_type": "cpu", "comparison": "gt",
-        "threshold_value": 50})
+    await rpc.call(
+        calls.THRESHOLDS_CREATE,
+        {
+            "user_id": user,
+            "server_id": str(server),
+            "metric_type": "cpu",
+            "comparison": "gt",
+            "threshold_value": 50,
+        },
+    )
     await telemetry.publish_sample(sample(server, base_time(), cpu=90.0))
 
     async def queued() -> int:
         rows = await telemetry.fetch(
             "SELECT count(*) AS n FROM ingest.notification_deliveries WHERE channel_id = $1",
-            uuid.UUID(channel["id"]))
+            uuid.UUID(channel["id"]),
+        )
         return int(rows[0]["n"])
 
     await eventually(queued, lambda n: n == 1)

@@ -32,7 +32,10 @@ async def insert_samples(
         FROM generate_series(0, $3 - 1) AS i,
              LATERAL (SELECT $2::timestamptz + make_interval(secs => i) AS ts) AS t
         """,
-        server, t0, count, padding,
+        server,
+        t0,
+        count,
+        padding,
     )
 
 
@@ -68,9 +71,7 @@ async def test_big_samples_page_under_max_payload(
     t0 = base_time()
     big = nc.max_payload // 3  # three of them do not fit one reply
     await insert_samples(telemetry, server, t0, 12, padding=big)
-    request = calls.MetricsHistory(
-        server_id=server, start=t0, end=t0 + timedelta(minutes=1), limit=10_000
-    )
+    request = calls.MetricsHistory(server_id=server, start=t0, end=t0 + timedelta(minutes=1), limit=10_000)
     items, pages = await everything(await rpc.call_paged(calls.METRICS_HISTORY, request))
     assert [item["seq"] for item in items] == list(range(12))
     assert all(len(item["padding"]) == big for item in items)
@@ -95,9 +96,7 @@ async def test_metrics_cursor_leads_to_older_samples(telemetry: Telemetry, rpc: 
     assert seen == [list(range(15, 25)), list(range(5, 15)), list(range(5))]
 
 
-async def test_logs_cursor_pages_through_equal_timestamps(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_logs_cursor_pages_through_equal_timestamps(telemetry: Telemetry, rpc: RpcClient) -> None:
     server = uuid.uuid4()
     t0 = base_time()
     await telemetry.fetch(
@@ -106,7 +105,8 @@ async def test_logs_cursor_pages_through_equal_timestamps(
         SELECT $1::uuid, $2::timestamptz, $2::timestamptz, 20, 'line ' || i, md5(i::text)
         FROM generate_series(0, 24) AS i
         """,
-        server, t0,
+        server,
+        t0,
     )
     messages: list[str] = []
     cursor: str | None = None

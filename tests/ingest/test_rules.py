@@ -13,9 +13,7 @@ def run(
     rule: Rule, values: list[float], state: RuleState | None = None, every_s: int = 5
 ) -> list[str | None]:
     state = state or RuleState()
-    return [
-        step(rule, state, T0 + timedelta(seconds=every_s * i), v, 2.0) for i, v in enumerate(values)
-    ]
+    return [step(rule, state, T0 + timedelta(seconds=every_s * i), v, 2.0) for i, v in enumerate(values)]
 
 
 def test_gt_fires_once_and_clears_past_the_margin() -> None:

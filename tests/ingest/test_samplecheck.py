@@ -32,8 +32,17 @@ def _gateway_sample() -> dict[str, Any]:
     """The shape bench/ingest_catchup.py publishes: every optional field the gateway forwards."""
     return {
         **sample(SERVER, T0, cpu=12.5, memory=40, disks=(40.0, 20)),
-        "network": [{"interface": "eth0", "bytes_sent": 1, "bytes_recv": 2, "packets_sent": 3,
-                     "packets_recv": 4, "errin": 0, "errout": None}],
+        "network": [
+            {
+                "interface": "eth0",
+                "bytes_sent": 1,
+                "bytes_recv": 2,
+                "packets_sent": 3,
+                "packets_recv": 4,
+                "errin": 0,
+                "errout": None,
+            }
+        ],
         "swap_percent": 1.5,
         "uptime_seconds": 86_400,
         "temperatures": {"cpu": [{"label": "core0", "current": 40.0}]},
@@ -43,18 +52,54 @@ def _gateway_sample() -> dict[str, Any]:
 
 
 STAMPS = [
-    "2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.5Z",
-    "2026-01-01T00:00:00.123456Z", "2026-01-01T00:00:00.1234567Z", "2026-01-01T00:00:00",
-    "2026-01-01 00:00:00Z", "2026-01-01t00:00:00z", "2026-01-01T00:00:00-00:00",
-    "2026-01-01T00:00:00+05:00", "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z",
-    "2026-01-01T00:00:60Z", "2026-13-01T00:00:00Z", "0001-01-01T00:00:00Z", OUT_OF_RANGE,
-    "9999-12-31T23:59:59Z", "٢٠٢٦-01-01T00:00:00Z", "2026-01-01", "1700000000", "", "now",
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00+00:00",
+    "2026-01-01T00:00:00.5Z",
+    "2026-01-01T00:00:00.123456Z",
+    "2026-01-01T00:00:00.1234567Z",
+    "2026-01-01T00:00:00",
+    "2026-01-01 00:00:00Z",
+    "2026-01-01t00:00:00z",
+    "2026-01-01T00:00:00-00:00",
+    "2026-01-01T00:00:00+05:00",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+    "2026-01-01T00:00:60Z",
+    "2026-13-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    OUT_OF_RANGE,
+    "9999-12-31T23:59:59Z",
+    "٢٠٢٦-01-01T00:00:00Z",
+    "2026-01-01",
+    "1700000000",
+    "",
+    "now",
     (datetime.now(UTC) + timedelta(minutes=10)).isoformat(),
     (datetime.now(UTC) + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
 ]
 NUMBERS: list[Any] = [
-    0, 0.0, 100, 100.0, 50, 12.5, -0.0, -1, -1e-9, 100.000001, 101, 1e308, True, False, None,
-    "50", "", [], {}, [50], 2**63, 1.5e-300,
+    0,
+    0.0,
+    100,
+    100.0,
+    50,
+    12.5,
+    -0.0,
+    -1,
+    -1e-9,
+    100.000001,
+    101,
+    1e308,
+    True,
+    False,
+    None,
+    "50",
+    "",
+    [],
+    {},
+    [50],
+    2**63,
+    1.5e-300,
 ]
 JUNK: list[Any] = [None, True, 7, -7, "x", [], {}, [{}], [None], 1.5]
 TEXTS: list[Any] = ["", "/", "x" * 255, "x" * 256, "x" * 4096, "x" * 4097, "é", 5, None, ["/"], {}]
@@ -81,8 +126,18 @@ def _variants() -> Iterator[bytes]:
     base = _gateway_sample()
     yield orjson.dumps(base)
     yield orjson.dumps(sample(SERVER, T0))
-    minimal = {k: base[k] for k in ("server_id", "cpu_percent", "memory_percent", "disk_usage",
-                                    "network", "timestamp", "received_at")}
+    minimal = {
+        k: base[k]
+        for k in (
+            "server_id",
+            "cpu_percent",
+            "memory_percent",
+            "disk_usage",
+            "network",
+            "timestamp",
+            "received_at",
+        )
+    }
     yield orjson.dumps(minimal)
     for key in list(base):
         yield orjson.dumps(_set(base, (key,), ...))
@@ -92,13 +147,26 @@ def _variants() -> Iterator[bytes]:
         for stamp in STAMPS:
             yield orjson.dumps(_set(base, (stamp_field,), stamp))
     percents: list[FieldPath] = [
-        ("cpu_percent",), ("memory_percent",), ("swap_percent",), ("disk_usage", 0, "percent"),
+        ("cpu_percent",),
+        ("memory_percent",),
+        ("swap_percent",),
+        ("disk_usage", 0, "percent"),
     ]
-    counters: list[FieldPath] = [("disk_usage", 1, name) for name in ("total", "used", "free")] + [
-        ("network", 0, name) for name in ("bytes_sent", "bytes_recv", "packets_sent", "errout")
-    ] + [("processes",)]
-    others: list[FieldPath] = [("uptime_seconds",), ("load_average", 1), ("load_average",), ("containers",),
-              ("containers", 0), ("temperatures",), ("disk_usage", 0), ("network", 0)]
+    counters: list[FieldPath] = (
+        [("disk_usage", 1, name) for name in ("total", "used", "free")]
+        + [("network", 0, name) for name in ("bytes_sent", "bytes_recv", "packets_sent", "errout")]
+        + [("processes",)]
+    )
+    others: list[FieldPath] = [
+        ("uptime_seconds",),
+        ("load_average", 1),
+        ("load_average",),
+        ("containers",),
+        ("containers", 0),
+        ("temperatures",),
+        ("disk_usage", 0),
+        ("network", 0),
+    ]
     for path in percents + counters + others:
         for number in NUMBERS:
             yield orjson.dumps(_set(base, path, number))
@@ -141,8 +209,7 @@ def _pydantic_decode(raw: bytes) -> tuple[Any, ...] | None:
         return None
     if model.server_id != str(SERVER):
         return None
-    return (SERVER, model.timestamp, model.received_at, model.cpu_percent, model.memory_percent,
-            raw.decode())
+    return (SERVER, model.timestamp, model.received_at, model.cpu_percent, model.memory_percent, raw.decode())
 
 
 def _decode(raw: bytes) -> DecodedSample | None:
@@ -165,9 +232,9 @@ def test_the_cheap_check_and_pydantic_agree_on_every_variant() -> None:
         if isinstance(decoded.sample, CheckedSample):
             cheap += 1
             model = MetricsSample.model_validate_json(raw)
-            assert [d.percent for d in decoded.sample.disk_usage] == [
-                d.percent for d in model.disk_usage
-            ], raw
+            assert [d.percent for d in decoded.sample.disk_usage] == [d.percent for d in model.disk_usage], (
+                raw
+            )
     assert len(variants) > 500
     # Most valid variants are ones the cheap check is sure of; else it would prove nothing.
     assert cheap > 150

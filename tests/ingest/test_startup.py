@@ -29,7 +29,9 @@ def test_unreachable_database_is_one_line_and_exit_1(nats_url: str, namespace: N
     done = subprocess.run(
         [sys.executable, "-m", "opswire", "ingest"],
         env=service_env(nats_url, namespace, UNREACHABLE_DB),
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
@@ -38,15 +40,18 @@ def test_unreachable_database_is_one_line_and_exit_1(nats_url: str, namespace: N
     assert "Traceback" not in done.stderr
 
 
-async def test_stop_after_a_failed_start_does_not_raise(
-    nats_url: str, namespace: Namespace
-) -> None:
+async def test_stop_after_a_failed_start_does_not_raise(nats_url: str, namespace: Namespace) -> None:
     identity = role_env(nats_url, "ingest")
-    settings = IngestSettings.model_validate({
-        "nats_url": identity["NATS_URL"], "nats_user": identity.get("OPSWIRE_NATS_USER"),
-        "nats_password": identity.get("OPSWIRE_NATS_PASSWORD"), "database_url": UNREACHABLE_DB,
-        "subject_prefix": namespace.prefix, "stream_prefix": namespace.stream_prefix,
-    })
+    settings = IngestSettings.model_validate(
+        {
+            "nats_url": identity["NATS_URL"],
+            "nats_user": identity.get("OPSWIRE_NATS_USER"),
+            "nats_password": identity.get("OPSWIRE_NATS_PASSWORD"),
+            "database_url": UNREACHABLE_DB,
+            "subject_prefix": namespace.prefix,
+            "stream_prefix": namespace.stream_prefix,
+        }
+    )
     app = create_app(settings)
     with pytest.raises(StartupError, match="cannot reach the database"):
         await app.start()
@@ -63,11 +68,16 @@ async def test_refused_credentials_are_one_line(
 ) -> None:
     monkeypatch.setattr(service, "STARTUP_TIMEOUT_S", 2.0)
     identity = role_env(nats_url, "ingest")
-    settings = IngestSettings.model_validate({
-        "nats_url": identity["NATS_URL"], "nats_user": "ingest", "nats_password": "wrong",
-        "database_url": database_url,
-        "subject_prefix": namespace.prefix, "stream_prefix": namespace.stream_prefix,
-    })
+    settings = IngestSettings.model_validate(
+        {
+            "nats_url": identity["NATS_URL"],
+            "nats_user": "ingest",
+            "nats_password": "wrong",
+            "database_url": database_url,
+            "subject_prefix": namespace.prefix,
+            "stream_prefix": namespace.stream_prefix,
+        }
+    )
     app = create_app(settings)
     with pytest.raises(StartupError, match="cannot connect to NATS at "):
         await app.start()

@@ -15,15 +15,11 @@ from tests.ingest.support import Telemetry, base_time, log_line, sample
 pytestmark = pytest.mark.usefixtures("ingest")
 
 
-async def test_sample_is_stored_as_published_and_deduplicated(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_sample_is_stored_as_published_and_deduplicated(telemetry: Telemetry, rpc: RpcClient) -> None:
     server = uuid.uuid4()
     data = sample(server, base_time(), cpu=42.5)
     await telemetry.publish_sample(data, msg_id="first")
-    await telemetry.publish_sample(
-        data, msg_id="second"
-    )  # a retried publish the stream did not dedupe
+    await telemetry.publish_sample(data, msg_id="second")  # a retried publish the stream did not dedupe
     await telemetry.publish_sample(sample(server, base_time() + timedelta(seconds=5)))
 
     await telemetry.wait_count("metrics", server, 2)
@@ -48,18 +44,12 @@ async def test_invalid_messages_are_skipped_and_later_ones_stored(telemetry: Tel
         b"not json",
         b"[1, 2]",
         orjson.dumps({**sample(server, t0 + timedelta(seconds=1)), "cpu_percent": 150}),
-        orjson.dumps(
-            sample(uuid.uuid4(), t0 + timedelta(seconds=2))
-        ),  # server differs from subject
-        orjson.dumps(
-            {**sample(server, t0 + timedelta(seconds=3)), "vendor_extra": "nul\u0000byte"}
-        ),
+        orjson.dumps(sample(uuid.uuid4(), t0 + timedelta(seconds=2))),  # server differs from subject
+        orjson.dumps({**sample(server, t0 + timedelta(seconds=3)), "vendor_extra": "nul\u0000byte"}),
     ]
     for payload in bad:
         await telemetry.publish_raw(subject, payload)
-    await telemetry.publish_raw(
-        telemetry.subjects.metrics("not-a-uuid"), orjson.dumps(sample(server, t0))
-    )
+    await telemetry.publish_raw(telemetry.subjects.metrics("not-a-uuid"), orjson.dumps(sample(server, t0)))
     for i in range(4, 7):
         await telemetry.publish_sample(sample(server, t0 + timedelta(seconds=i)))
 
@@ -70,16 +60,11 @@ async def test_invalid_messages_are_skipped_and_later_ones_stored(telemetry: Tel
     assert [r["timestamp"] for r in rows] == [t0 + timedelta(seconds=s) for s in (0, 4, 5, 6)]
 
 
-async def test_logs_stored_once_filtered_by_level_newest_first(
-    telemetry: Telemetry, rpc: RpcClient
-) -> None:
+async def test_logs_stored_once_filtered_by_level_newest_first(telemetry: Telemetry, rpc: RpcClient) -> None:
     server = uuid.uuid4()
     t0 = base_time()
     levels = ["debug", "INFO", "warning", "error", "critical", "info"]
-    lines = [
-        log_line(server, t0 + timedelta(seconds=i), lvl, f"line {i}")
-        for i, lvl in enumerate(levels)
-    ]
+    lines = [log_line(server, t0 + timedelta(seconds=i), lvl, f"line {i}") for i, lvl in enumerate(levels)]
     for line in lines[:-1]:
         await telemetry.publish_log(line)
     await telemetry.publish_log(lines[2])  # published twice

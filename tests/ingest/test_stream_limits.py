@@ -48,12 +48,20 @@ async def test_existing_streams_get_the_limits_at_start_up(
 ) -> None:
     subjects = telemetry.subjects
     await telemetry.js.delete_stream(subjects.metrics_stream)
-    await telemetry.js.add_stream(StreamConfig(
-        name=subjects.metrics_stream, subjects=[subjects.all_metrics], discard=DiscardPolicy.OLD,
-    ))
-    settings = ingest_settings.model_copy(update={
-        "stream_max_bytes": 2 * MIB, "retention_days": 3, "telemetry_stream_max_age_s": 7200,
-    })
+    await telemetry.js.add_stream(
+        StreamConfig(
+            name=subjects.metrics_stream,
+            subjects=[subjects.all_metrics],
+            discard=DiscardPolicy.OLD,
+        )
+    )
+    settings = ingest_settings.model_copy(
+        update={
+            "stream_max_bytes": 2 * MIB,
+            "retention_days": 3,
+            "telemetry_stream_max_age_s": 7200,
+        }
+    )
     async with running_ingest(settings):
         config = (await telemetry.js.stream_info(subjects.metrics_stream)).config
     assert config.discard == DiscardPolicy.NEW
@@ -69,9 +77,14 @@ async def test_big_frames_make_shorter_batches(telemetry: Telemetry, nc: NatsCli
     for i in range(12):
         payload = orjson.dumps({**sample(server, t0 + timedelta(seconds=i)), "pad": "x" * frame})
         await telemetry.publish_raw(subjects.metrics(str(server)), payload)
-    await telemetry.js.add_consumer(subjects.metrics_stream, ConsumerConfig(
-        durable_name="big-frames", ack_policy=AckPolicy.EXPLICIT, filter_subject=subjects.all_metrics,
-    ))
+    await telemetry.js.add_consumer(
+        subjects.metrics_stream,
+        ConsumerConfig(
+            durable_name="big-frames",
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=subjects.all_metrics,
+        ),
+    )
     # Asks for 500 messages, but at most about one max_payload of bytes at a time.
     fetcher = BatchFetcher(nc, subjects.metrics_stream, "big-frames", max_bytes=1)
     await fetcher.start()

@@ -89,8 +89,10 @@ async def test_a_dead_replicas_batch_goes_to_the_other_within_seconds(
         await asyncio.wait_for(second_has_all.wait(), 10)
         since_death = time.monotonic() - died_at
         since_fetch = time.monotonic() - fetched_at
-        print(f"batch redelivered to the other replica {since_death:.2f} s after the first "
-              f"died ({since_fetch:.2f} s after it fetched the batch)")
+        print(
+            f"batch redelivered to the other replica {since_death:.2f} s after the first "
+            f"died ({since_fetch:.2f} s after it fetched the batch)"
+        )
         assert since_death < 6.0
         assert taken_over == {data: 2 for data in sent}  # the same messages, second delivery
     finally:

@@ -14,8 +14,13 @@ from tests.ingest.support import running_ingest
 
 
 def rule(user_id: str) -> dict[str, object]:
-    return {"user_id": user_id, "server_id": str(uuid.uuid4()), "metric_type": "cpu",
-            "comparison": "gt", "threshold_value": 90}
+    return {
+        "user_id": user_id,
+        "server_id": str(uuid.uuid4()),
+        "metric_type": "cpu",
+        "comparison": "gt",
+        "threshold_value": 90,
+    }
 
 
 async def test_rules_beyond_the_ceiling_are_refused_even_when_created_at_once(

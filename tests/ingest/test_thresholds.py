@@ -74,9 +74,7 @@ async def test_thresholds_crud_is_scoped_to_the_user(rpc: RpcClient) -> None:
         assert (err.value.code, err.value.detail) == ("not_found", "Threshold not found")
 
     await rpc.call(calls.THRESHOLDS_DELETE, {"user_id": alice, "threshold_id": created["id"]})
-    assert [
-        t["metric_type"] for t in await rpc.call(calls.THRESHOLDS_LIST, {"user_id": alice})
-    ] == ["disk"]
+    assert [t["metric_type"] for t in await rpc.call(calls.THRESHOLDS_LIST, {"user_id": alice})] == ["disk"]
     with pytest.raises(RpcError) as err:
         await rpc.call(calls.THRESHOLDS_DELETE, {"user_id": alice, "threshold_id": created["id"]})
     assert err.value.code == "not_found"
@@ -107,16 +105,22 @@ async def test_the_object_get_returned_can_be_put_back_but_not_onto_another_serv
     user = str(uuid.uuid4())
     created = await rpc.call(
         calls.THRESHOLDS_CREATE,
-        {"user_id": user, "server_id": str(uuid.uuid4()), "metric_type": "cpu", "comparison": "gt",
-         "threshold_value": 90},
+        {
+            "user_id": user,
+            "server_id": str(uuid.uuid4()),
+            "metric_type": "cpu",
+            "comparison": "gt",
+            "threshold_value": 90,
+        },
     )
     ref = {"user_id": user, "threshold_id": created["id"]}
     # As GET returned it (DESIGN §9), with one field changed: id, server_id, created_at unchanged.
     updated = await rpc.call(calls.THRESHOLDS_UPDATE, {**ref, **created, "threshold_value": 75})
     assert updated == {**created, "threshold_value": 75.0}
     with pytest.raises(RpcError) as refused:
-        await rpc.call(calls.THRESHOLDS_UPDATE, {**ref, **updated, "server_id": str(uuid.uuid4()),
-                                                 "enabled": False})
+        await rpc.call(
+            calls.THRESHOLDS_UPDATE, {**ref, **updated, "server_id": str(uuid.uuid4()), "enabled": False}
+        )
     assert refused.value.code == "invalid" and "server_id" in str(refused.value.detail)
     (stored,) = await rpc.call(calls.THRESHOLDS_LIST, {"user_id": user})
     assert stored == updated, "a refused update changes nothing"

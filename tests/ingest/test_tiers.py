@@ -23,9 +23,7 @@ def hour_ago() -> datetime:
 
 
 async def history(rpc: RpcClient, server: uuid.UUID, **query: Any) -> list[dict[str, Any]]:
-    reply = await rpc.call_paged(
-        calls.METRICS_HISTORY, calls.MetricsHistory(server_id=server, **query)
-    )
+    reply = await rpc.call_paged(calls.METRICS_HISTORY, calls.MetricsHistory(server_id=server, **query))
     return [item async for page in reply.pages() for item in page]
 
 
@@ -61,11 +59,14 @@ async def test_tiers_hold_avg_min_max_of_each_bucket(
     first = points[0]
     assert first["timestamp"] == t0.isoformat().replace("+00:00", "Z")
     assert (first["cpu_percent"], first["min"]["cpu_percent"], first["max"]["cpu_percent"]) == (
-        pytest.approx(20), 10, 30
+        pytest.approx(20),
+        10,
+        30,
     )
     assert first["swap_percent"] == pytest.approx(3) and first["max"]["swap_percent"] == 4
     assert first["disk_usage"] == [
-        {"path": "/d0", "percent": pytest.approx(50)}, {"path": "/d1", "percent": pytest.approx(70)}
+        {"path": "/d0", "percent": pytest.approx(50)},
+        {"path": "/d1", "percent": pytest.approx(70)},
     ]
     assert first["min"]["disk_usage"][1] == {"path": "/d1", "percent": 60}
     assert first["load_average"] == [pytest.approx(0.5), pytest.approx(0.25), pytest.approx(0.125)]
@@ -110,8 +111,7 @@ async def test_samples_stored_before_a_restart_are_rolled_up_at_start(
         await telemetry.wait_count("metrics", server, 1)
     async with running_ingest(slow):
         rows = await eventually(
-            lambda: telemetry.fetch("SELECT samples FROM ingest.metrics_1h WHERE server_id = $1",
-                                    server),
+            lambda: telemetry.fetch("SELECT samples FROM ingest.metrics_1h WHERE server_id = $1", server),
             lambda rows: len(rows) == 1,
         )
     assert rows[0]["samples"] == 1
@@ -133,7 +133,8 @@ async def test_retention_per_tier(telemetry: Telemetry, database_url: str) -> No
         await telemetry.fetch(
             f"INSERT INTO ingest.{table} (server_id, bucket, samples, point) "
             "VALUES ($1, $2, 1, '{}'), ($1, now(), 1, '{}')",
-            server, old,
+            server,
+            old,
         )
     engine = create_engine(database_url)
     try:
