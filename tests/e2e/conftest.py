@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers.backends import Namespace, create_database, drop_database
-from tests.helpers.stack import Stack, running_stack
+from tests.helpers.stack import Stack, stack_with_database
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +21,9 @@ async def stack(
     A module may set `STACK_ENV = {...}` to give its stack other settings.
     """
     env = {"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "30", **getattr(request.module, "STACK_ENV", {})}
-    database_url = await create_database(postgres_admin_url)
-    log_dir: Path = tmp_path_factory.mktemp("stack")
-    try:
-        async with running_stack(
-            nats_url, database_url, Namespace.new(), jwt_secret, log_dir, **env
-        ) as running:
-            yield running
-    finally:
-        await drop_database(postgres_admin_url, database_url)
+    log_dir = tmp_path_factory.mktemp("stack")
+    async with stack_with_database(nats_url, postgres_admin_url, jwt_secret, log_dir, **env) as running:
+        yield running
 
 
 @pytest.fixture

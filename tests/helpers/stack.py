@@ -26,7 +26,7 @@ import httpx
 from opswire.contract.subjects import Subjects
 from opswire.launcher.embedded import free_port
 from opswire.runtime.permissions import Role
-from tests.helpers.backends import Namespace, role_env
+from tests.helpers.backends import Namespace, create_database, drop_database, role_env
 
 
 async def wait_for_ready(
@@ -139,3 +139,19 @@ async def running_stack(
     finally:
         for name in reversed(SERVICES):
             await stack.stop(name)
+
+
+@contextlib.asynccontextmanager
+async def stack_with_database(
+    nats_url: str, postgres_admin_url: str, jwt_secret: str, log_dir: Path, **env: str
+) -> AsyncIterator[Stack]:
+    """`running_stack` on a database of its own, dropped afterwards (the module-scoped
+    `stack` fixtures of the e2e and browser tests)."""
+    database_url = await create_database(postgres_admin_url)
+    try:
+        async with running_stack(
+            nats_url, database_url, Namespace.new(), jwt_secret, log_dir, **env
+        ) as running:
+            yield running
+    finally:
+        await drop_database(postgres_admin_url, database_url)

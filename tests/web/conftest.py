@@ -15,8 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.helpers.backends import Namespace, create_database, drop_database
-from tests.helpers.stack import Stack, running_stack
+from tests.helpers.stack import Stack, stack_with_database
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 HINT = (
@@ -42,19 +41,10 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     """The four services as real processes for one module (`STACK_ENV` in it: more settings)."""
-    database_url = await create_database(postgres_admin_url)
-    try:
-        async with running_stack(
-            nats_url,
-            database_url,
-            Namespace.new(),
-            jwt_secret,
-            tmp_path_factory.mktemp("stack"),
-            **{"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "60", **getattr(request.module, "STACK_ENV", {})},
-        ) as running:
-            yield running
-    finally:
-        await drop_database(postgres_admin_url, database_url)
+    env = {"OPSWIRE_AGENT_IDLE_TIMEOUT_S": "60", **getattr(request.module, "STACK_ENV", {})}
+    log_dir = tmp_path_factory.mktemp("stack")
+    async with stack_with_database(nats_url, postgres_admin_url, jwt_secret, log_dir, **env) as running:
+        yield running
 
 
 @pytest.fixture
