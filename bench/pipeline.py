@@ -30,39 +30,9 @@ import asyncpg
 import httpx
 import orjson
 import websockets
+from harness import sample
 
 from opswire.launcher.embedded import EmbeddedPostgres, free_port
-
-
-def sample(ts: datetime, sent_ns: int) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "metrics",
-            "cpu_percent": random.uniform(0, 100),
-            "memory_percent": random.uniform(0, 100),
-            "disk_usage": [
-                {
-                    "path": "/",
-                    "total": 100_000_000_000,
-                    "used": 40_000_000_000,
-                    "free": 60_000_000_000,
-                    "percent": 40.0,
-                }
-            ],
-            "network": [
-                {
-                    "interface": "eth0",
-                    "bytes_sent": 123456,
-                    "bytes_recv": 654321,
-                    "packets_sent": 1000,
-                    "packets_recv": 2000,
-                }
-            ],
-            "load_average": [0.5, 0.4, 0.3],
-            "timestamp": ts.isoformat(),
-            "bench_sent_ns": sent_ns,
-        }
-    )
 
 
 async def provision(base: str, agents: int) -> tuple[str, list[tuple[str, str]]]:
@@ -126,7 +96,7 @@ async def agent(
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += interval
             ts = max(ts + timedelta(microseconds=1), datetime.now(UTC))
-            await ws.send(sample(ts, time.time_ns()).decode())
+            await ws.send(sample(ts))
             counters.sent += 1
             if not interval:
                 await asyncio.sleep(0)  # let the other agents and the dashboards run
