@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, select, text, update
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from auth.models import ApiKey, Server, User
-from opswire.contract.types import utc_now
 
 
 def hash_api_key(api_key: str) -> str:
@@ -114,21 +113,3 @@ async def owned_key(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID
         .where(col(ApiKey.id) == key_id, col(Server.owner_id) == user_id)
     )
     return result.scalar_one_or_none()
-
-
-async def use_active_key(session: AsyncSession, api_key: str) -> tuple[ApiKey, Server] | None:
-    """The active key with this value and its server, marked as used now; None otherwise."""
-    result = await session.execute(
-        select(ApiKey, Server)
-        .join(Server, col(Server.id) == col(ApiKey.server_id))
-        .where(col(ApiKey.key_hash) == hash_api_key(api_key), col(ApiKey.is_active))
-    )
-    row = result.one_or_none()
-    if row is None:
-        return None
-    key, server = row
-    # last_used_at is informational: this commit need not wait for the disk (a crash may
-    # lose the newest stamp, nothing else), so a fleet connecting at once is not fsync-bound.
-    await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    await session.execute(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=utc_now()))
-    return key, server

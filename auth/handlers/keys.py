@@ -7,6 +7,7 @@ import secrets
 
 from auth import store
 from auth.handlers.servers import SERVER_NOT_FOUND
+from auth.key_check import KeyChecker
 from auth.models import ApiKey
 from auth.runtime import AuthRuntime
 from opswire.contract import rpc as calls
@@ -22,6 +23,7 @@ KEY_PREFIX = "ow_"
 DISPLAY_PREFIX_CHARS = 8
 INVALID_KEY = "Invalid or inactive API key"
 KEY_NOT_FOUND = "API key not found"
+VERIFY_WORKERS = 512
 
 
 def new_api_key() -> str:
@@ -80,14 +82,18 @@ def register(rt: AuthRuntime) -> None:
         log.info("api key revoked", extra={"key_id": str(key.id), "server_id": str(key.server_id)})
         return public(key)
 
-    @rpc_handler(broker, subjects, calls.AUTH_VERIFY_KEY)
+    checker = KeyChecker(lambda: rt.sessions)
+
+    # Many at once: a request only waits for its batch's lookup (auth/key_check.py), so a
+    # fleet connecting together does not queue behind a few workers.
+    @rpc_handler(broker, subjects, calls.AUTH_VERIFY_KEY, max_workers=VERIFY_WORKERS)
     async def verify_key(req: calls.VerifyKey) -> AgentIdentity:
         """An active key of an existing server -> who it belongs to."""
-        async with rt.sessions.begin() as session:
-            found = await store.use_active_key(session, req.api_key)
+        found = await checker.owner(req.api_key)
         if found is None:
             # Never the key itself; its first characters only say which kind was tried.
             log.warning("api key rejected", extra={"client": req.client, "prefix": req.api_key[:3]})
             raise RpcError("unauthorized", INVALID_KEY)
-        key, server = found
-        return AgentIdentity(server_id=server.id, key_id=key.id, user_id=server.owner_id, key_name=key.name)
+        return AgentIdentity(
+            server_id=found.server_id, key_id=found.key_id, user_id=found.user_id, key_name=found.key_name
+        )

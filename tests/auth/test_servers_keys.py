@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -95,6 +96,34 @@ async def test_api_key_lifecycle(rpc: RpcClient, nc: NatsClient, namespace: Name
     with pytest.raises(RpcError) as unknown:
         await rpc.call(calls.AUTH_VERIFY_KEY, {"api_key": "ow_" + "x" * 43})
     assert unknown.value.code == "unauthorized"
+
+
+async def test_keys_verified_together_each_get_their_own_answer(rpc: RpcClient) -> None:
+    """Concurrent verifications share lookups (auth/key_check.py): none may get another's."""
+    alice = await new_user(rpc)
+    keys = []
+    for i in range(12):
+        server = await new_server(rpc, alice, f"fleet-{i}")
+        created = await rpc.call(
+            calls.KEYS_CREATE, {"user_id": str(alice), "server_id": server["id"], "name": f"k{i}"}
+        )
+        keys.append((created, server))
+    revoked = keys.pop()[0]
+    await rpc.call(calls.KEYS_REVOKE, {"user_id": str(alice), "key_id": revoked["id"]})
+
+    async def verify(api_key: str) -> dict[str, Any] | str:
+        try:
+            return dict(await rpc.call(calls.AUTH_VERIFY_KEY, {"api_key": api_key}))
+        except RpcError as exc:
+            return exc.code
+
+    asked = [key["key"] for key, _ in keys] * 3 + [revoked["key"], "ow_" + "y" * 43]
+    answers = await asyncio.gather(*(verify(k) for k in asked))
+    expected = [
+        {"server_id": server["id"], "key_id": key["id"], "user_id": str(alice), "key_name": key["name"]}
+        for key, server in keys
+    ] * 3 + ["unauthorized", "unauthorized"]
+    assert answers == expected
 
 
 async def test_deleting_a_server_closes_its_agent_and_kills_its_keys(
