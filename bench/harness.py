@@ -273,36 +273,66 @@ async def connect_all(target: Target, keys: list[str], parallel: int = 500) -> t
     return list(agents), time.monotonic() - started
 
 
+# Flat out, an agent sends a ping every PING_EVERY samples and keeps at most PINGS_AHEAD
+# of them unanswered: what it has sent is then at most ~PING_EVERY * PINGS_AHEAD frames
+# ahead of what the gateway has read. Unbounded, the kernel's socket buffers hold tens of
+# seconds of frames, the server's keepalive ping times out behind them, and frames counted
+# as sent were never read (nor refused).
+PING_EVERY = 50
+PINGS_AHEAD = 4
+
+
 async def drive(agent: Agent, rate: float, seconds: float, padding: str = "") -> None:
-    """Send samples at `rate`/s (0: as fast as the socket takes them), then ping; count refusals."""
+    """Send samples at `rate`/s (0: as fast as the gateway reads them), then ping; count
+    refusals. Every sample counted in `sent` was read by the gateway: the pong after the
+    last one proves it."""
+    credit = asyncio.Semaphore(PINGS_AHEAD)
 
     async def count_refusals() -> None:
-        # Frames are handled in order: the pong after the last sample ends the count.
-        with contextlib.suppress(websockets.ConnectionClosed):
+        # Frames are handled in order: a pong says everything before its ping was read.
+        try:
             async for raw in agent.ws:
                 kind = orjson.loads(raw).get("type")
                 if kind == "error":
                     agent.refused += 1
                 elif kind == "pong":
-                    return
+                    credit.release()
+                    if done:
+                        return
+        except websockets.ConnectionClosed:
+            pass
+        for _ in range(PINGS_AHEAD):  # the sender must not wait on pongs that cannot come
+            credit.release()
 
+    done = False
     reader = asyncio.create_task(count_refusals())
     interval = 1.0 / rate if rate > 0 else 0.0
     until = time.monotonic() + seconds
     next_at = time.monotonic() + random.uniform(0, interval)
+    sent = 0
     try:
         while time.monotonic() < until:
             if interval:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += interval
             await agent.ws.send(sample(agent.next_ts(), padding))
-            agent.sent += 1
+            sent += 1
+            if not interval and sent % PING_EVERY == 0:
+                await credit.acquire()
+                await agent.ws.send('{"type":"ping"}')
             if not interval:
                 await asyncio.sleep(0)  # let the other agents and the dashboards run
+        for _ in range(PINGS_AHEAD):  # every ping answered: all was read
+            await credit.acquire()
+        done = True
         await agent.ws.send('{"type":"ping"}')
         await reader
-    except websockets.ConnectionClosed:
+        if agent.ws.close_code is not None:
+            raise websockets.ConnectionClosed(agent.ws.close_rcvd, agent.ws.close_sent)
+        agent.sent += sent
+    except websockets.ConnectionClosed as exc:
         reader.cancel()
+        raise RuntimeError(f"agent {agent.server_id} disconnected during the run: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
