@@ -328,7 +328,10 @@ async def drive(agent: Agent, rate: float, seconds: float, padding: str = "") ->
         await agent.ws.send('{"type":"ping"}')
         await reader
         if agent.ws.close_code is not None:
-            raise websockets.ConnectionClosed(agent.ws.close_rcvd, agent.ws.close_sent)
+            raise RuntimeError(
+                f"agent {agent.server_id} was closed during the run: "
+                f"{agent.ws.close_code} {agent.ws.close_reason}"
+            )
         agent.sent += sent
     except websockets.ConnectionClosed as exc:
         reader.cancel()
