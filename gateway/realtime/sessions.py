@@ -1,9 +1,14 @@
 """The agents this gateway holds, and the per-server NATS subscriptions that reach them.
 
-For each connected server the gateway subscribes (core NATS, no queue group)
-to `agent_inbox(sid)` (command deliveries, request/reply) and
-`agent_control(sid)` (close notices). No subscription means no agent here,
-so a delivery to a server connected nowhere fails at once with no responders.
+For each connected server the gateway makes one subscription (core NATS, no queue
+group), `agent_any(sid)`, which takes both `agent_inbox(sid)` (command deliveries,
+request/reply) and `agent_control(sid)` (close notices): one subscription object
+per agent, not two, is a good part of what an idle connection costs. No
+subscription means no agent here, so a delivery to a server connected nowhere
+fails at once with no responders.
+
+A control notice is handled at once; a delivery runs as its own task, so a
+close notice never waits behind a delivery to a slow socket.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class SessionRegistry:
         self._stopping = False
         self._sweep_every_s = min(max(idle_timeout_s / 10, 0.05), 1.0)
         self._sweeper: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak refs)
 
     def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep(), name="opswire-agent-idle-sweeper")
@@ -114,10 +120,7 @@ class SessionRegistry:
         try:
             server.subscriptions = [
                 await self._nc.subscribe(
-                    self._subjects.agent_inbox(sid), cb=functools.partial(self._on_inbox, sid)
-                ),
-                await self._nc.subscribe(
-                    self._subjects.agent_control(sid), cb=functools.partial(self._on_control, sid)
+                    self._subjects.agent_any(sid), cb=functools.partial(self._on_message, sid)
                 ),
             ]
             # The subscriptions must be live at the server before anyone is told we are.
@@ -173,6 +176,15 @@ class SessionRegistry:
             await asyncio.wait_for(self._empty.wait(), timeout_s)
         except TimeoutError:
             log.error("agent sessions still open at shutdown", extra={"count": len(self.sessions())})
+
+    async def _on_message(self, sid: str, msg: Msg) -> None:
+        kind = msg.subject.rpartition(".")[2]
+        if kind == "control":
+            await self._on_control(sid, msg)
+        elif kind == "inbox":
+            delivery = asyncio.create_task(self._on_inbox(sid, msg))
+            self._deliveries.add(delivery)
+            delivery.add_done_callback(self._deliveries.discard)
 
     async def _on_control(self, sid: str, msg: Msg) -> None:
         if from_stream(msg.reply):

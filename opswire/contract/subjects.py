@@ -54,6 +54,10 @@ class Subjects:
         """Close/replace notices for the gateway holding an agent (extension of DESIGN §4)."""
         return f"{self.prefix}.agent.{server_id}.control"
 
+    def agent_any(self, server_id: str) -> str:
+        """Both of the above: the one subscription a gateway makes for an agent it holds."""
+        return f"{self.prefix}.agent.{server_id}.*"
+
     def presence_heartbeat(self) -> str:
         """Each gateway's periodic list of live agents (extension of DESIGN §4)."""
         return f"{self.prefix}.presence.heartbeat"

@@ -143,8 +143,7 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
                 f"{p}.rpc.>",
             ],
             subscribe_allow=[
-                f"{p}.agent.*.inbox",
-                f"{p}.agent.*.control",
+                f"{p}.agent.*.*",  # one subscription per connected server: its inbox and control
                 f"{p}.metrics.*",
                 f"{p}.logs.*",
                 f"{p}.alerts.*",
