@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import nats
 import orjson
 from fastapi import FastAPI
 from nats.aio.client import Client as NatsClient
@@ -43,6 +44,7 @@ class Gateway:
     url: str
     app: FastAPI
     subjects: Subjects
+    nats_url: str
 
     @property
     def realtime(self) -> Realtime:
@@ -67,7 +69,7 @@ async def gateway(
     settings = gateway_settings(nats_url, namespace, jwt_secret, **overrides)
     with mock.patch("tests.helpers.gateway.create_app", capture):
         async with running_gateway(settings) as url:
-            yield Gateway(url, apps[0], namespace.subjects)
+            yield Gateway(url, apps[0], namespace.subjects, nats_url)
 
 
 @dataclass
@@ -95,10 +97,12 @@ class Services:
             calls.AUTH_AUTHORIZE: self._authorize,
             calls.METRICS_LATEST: self._latest,
         }
-        for method in methods or tuple(handlers):
-            handler = handlers[method]
-            self._subs.append(await self.nc.subscribe(rpc_subject(self.subjects, method), cb=handler))
+        subjects = [rpc_subject(self.subjects, method) for method in methods or tuple(handlers)]
+        for subject, method in zip(subjects, methods or tuple(handlers), strict=True):
+            self._subs.append(await self.nc.subscribe(subject, cb=_answering_probes(handlers[method])))
         await self.nc.flush()
+        assert self.nc.connected_url is not None
+        await until_others_see(self.nc.connected_url.geturl(), subjects)
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -125,6 +129,41 @@ class Services:
             await msg.respond(error_reply("not_found", "No metrics yet"))
         else:
             await msg.respond(ok_reply(sample))
+
+
+PROBE = "Opswire-Test-Probe"
+
+
+def _answering_probes(handler: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+    async def answer(msg: Msg) -> None:
+        if msg.headers and PROBE in msg.headers:
+            await msg.respond(b"")
+        else:
+            await handler(msg)
+
+    return answer
+
+
+async def until_others_see(nats_url: str, subjects: list[str]) -> None:
+    """Return once other connections see the subscriptions on these request subjects.
+
+    nats-server 2.15 can answer "no responders" to a request from another connection for
+    a moment after the subscriber's flush returned (about 1 in 150 tries here), so a
+    subscriber is ready for the test only when a request from a second connection reaches
+    it. The probe carries an empty body: stubs answer it (`PROBE` header), a gateway's
+    agent inbox refuses it as an invalid delivery, which is an answer too.
+    """
+    other = await nats.connect(nats_url)
+    try:
+        for subject in subjects:
+            while True:
+                try:
+                    await other.request(subject, b"", timeout=TIMEOUT_S, headers={PROBE: "1"})
+                    break
+                except NoRespondersError:
+                    await asyncio.sleep(0)
+    finally:
+        await other.close()
 
 
 def metrics_frame(timestamp: datetime | None = None, **extra: Any) -> dict[str, Any]:
@@ -186,6 +225,8 @@ async def agent(gw: Gateway, api_key: str) -> AsyncIterator[ClientConnection]:
         await send(ws, {"type": "auth", "api_key": api_key})
         reply = await recv(ws)
         assert reply["type"] == "auth_success", reply
+        # The agent's inbox and control subjects (one subscription) reach the gateway.
+        await until_others_see(gw.nats_url, [gw.subjects.agent_inbox(reply["server_id"])])
         yield ws
 
 
