@@ -22,7 +22,7 @@ from gateway.access_log import AccessLogMiddleware
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import install_error_handlers
 from gateway.key_throttle import FailureWindow
-from gateway.realtime import Realtime, ws_router
+from gateway.realtime import AgentSocketPath, Realtime, ws_router
 from gateway.routes import api_router, root_router
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
@@ -102,6 +102,8 @@ def create_app(settings: GatewaySettings, *, ops_port: bool = False) -> FastAPI:
         )
     # Outside the body limit, so a refused body is logged with its 413 as well.
     app.add_middleware(AccessLogMiddleware)
+    # Outermost of all: agent sockets skip the REST stack for their whole life.
+    app.add_middleware(AgentSocketPath)
     install_error_handlers(app)
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")

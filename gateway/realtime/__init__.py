@@ -1,5 +1,8 @@
 """WebSockets: agent sessions (`agents.py`) and dashboard fan-out (`dashboards.py`, `hub.py`).
 
+Dashboard sockets are routes of `ws_router`; agent sockets are served by the
+`AgentSocketPath` layer around the whole app.
+
 `Realtime` holds what lives behind them; the app's lifespan starts and stops it.
 """
 
@@ -7,11 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.realtime import agents, dashboards
+from gateway.realtime import dashboards
+from gateway.realtime.agents import AgentSocketPath
 from gateway.realtime.runtime import Realtime
 
 ws_router = APIRouter()
-ws_router.include_router(agents.router)
 ws_router.include_router(dashboards.router)
 
-__all__ = ["Realtime", "ws_router"]
+__all__ = ["AgentSocketPath", "Realtime", "ws_router"]

