@@ -33,6 +33,8 @@ K8S_VERSION = "1.37.0"
 OPS_PORT = 9180
 COMPOSE_TEXT = (REPO / "compose.yaml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
+CLUSTER_TEXT = (REPO / "compose.cluster.yaml").read_text()
+CLUSTER: dict[str, Any] = yaml.safe_load(CLUSTER_TEXT)
 K8S_TEXT = (REPO / "deploy" / "k8s" / "opswire.yaml").read_text()
 K8S: list[dict[str, Any]] = [doc for doc in yaml.safe_load_all(K8S_TEXT) if doc]
 REQUIRED_VAR = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
@@ -72,6 +74,65 @@ def test_compose_matches_the_compose_spec() -> None:
     assert errors == []
 
 
+def test_the_cluster_override_matches_the_compose_spec() -> None:
+    schema = _compose_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(CLUSTER)]
+    assert errors == []
+
+
+def _overridden(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A service as `docker compose -f compose.yaml -f compose.cluster.yaml` merges it:
+    mappings merged key by key, volumes by their target path, anything else replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if key in ("environment", "networks") and key in base:
+            merged[key] = {**base[key], **value}
+        elif key == "volumes" and key in base:
+            by_target = {v.split(":")[1]: v for v in [*base[key], *value]}
+            merged[key] = list(by_target.values())
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_the_cluster_override_runs_three_nodes_that_find_each_other() -> None:
+    services = CLUSTER["services"]
+    nodes = {"nats": 1, "nats-2": 2, "nats-3": 3}
+    for name, number in nodes.items():
+        node = _overridden(COMPOSE["services"].get(name, {}), services[name])
+        config = f"./deploy/nats/cluster-node{number}.conf:/etc/nats/cluster.conf:ro"
+        assert config in node["volumes"]
+        assert node["command"] == ["-c", "/etc/nats/cluster.conf"]
+        assert not node.get("ports"), "NATS stays inside the stack"
+        # Every variable the node's config reads is in its environment.
+        wanted = set(re.findall(r"\$(OPSWIRE_[A-Z0-9_]+)", (REPO / config.split(":")[0]).read_text()))
+        assert wanted <= set(node["environment"]), f"{name} lacks {wanted - set(node['environment'])}"
+    data = [
+        next(
+            v
+            for v in _overridden(COMPOSE["services"].get(n, {}), services[n])["volumes"]
+            if v.endswith(":/data")
+        )
+        for n in nodes
+    ]
+    assert len(set(data)) == 3, "each node keeps its own JetStream store"
+    # Route URLs name the hosts the nodes are reachable as: node 1 keeps the name `nats`.
+    assert "nats-1" in services["nats"]["networks"]["default"]["aliases"]
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES)
+def test_cluster_services_use_every_node_and_three_replicas(
+    role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = _random_secrets()
+    service = _overridden(COMPOSE["services"][role], CLUSTER["services"][role])
+    settings = _settings(role, _compose_env(service, values), monkeypatch)
+    assert settings.stream_replicas == 3
+    assert settings.nats_user == role
+    assert sorted(settings.nats_url.split(",")) == [f"nats://nats-{n}:4222" for n in (1, 2, 3)]
+
+
 def test_the_compose_spec_check_finds_mistakes() -> None:
     schema = _compose_schema()
     broken = json.loads(json.dumps(COMPOSE))
@@ -94,7 +155,7 @@ def test_compose_checks_the_health_of_everything_and_confines_each_service() -> 
 
 
 def test_env_example_lists_every_secret_compose_requires_and_fills_in_none() -> None:
-    required = set(REQUIRED_VAR.findall(COMPOSE_TEXT))
+    required = set(REQUIRED_VAR.findall(COMPOSE_TEXT + CLUSTER_TEXT))
     example = {}
     for line in (REPO / ".env.example").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
