@@ -49,6 +49,8 @@ class Meter:
         return max(self._budget.bytes_per_s, float(self._budget.max_frame_bytes))
 
     def _refill(self, now: float) -> None:
+        if now == self._at:  # `take` right after `affords`, on the same clock reading
+            return
         budget = self._budget
         elapsed = now - self._at
         self._at = now

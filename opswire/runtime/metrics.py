@@ -71,9 +71,19 @@ COMMANDS = Counter(
 )
 
 
+_FRAME_OUTCOMES: dict[str, Counter] = {}
+
+
 def frame(outcome: str) -> None:
-    """One agent frame was accepted (`"accepted"`) or refused (the reason, e.g. `"busy"`)."""
-    FRAMES.labels(outcome=outcome).inc()
+    """One agent frame was accepted (`"accepted"`) or refused (the reason, e.g. `"busy"`).
+
+    Called for every frame: the child of each outcome (a handful, all ours) is looked up
+    once, not through `labels()` (a lock and a key build) each time.
+    """
+    child = _FRAME_OUTCOMES.get(outcome)
+    if child is None:
+        child = _FRAME_OUTCOMES[outcome] = FRAMES.labels(outcome=outcome)
+    child.inc()
 
 
 def watch_gateway(
