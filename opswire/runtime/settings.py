@@ -286,10 +286,21 @@ def load_settings(cls: type[S], program: str = "opswire", **overrides: Any) -> S
         raise SystemExit(2) from None
 
 
-def _env_name(cls: type[BaseSettings], field: str) -> str:
-    info = cls.model_fields.get(field)
-    alias = getattr(info, "validation_alias", None) if info else None
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
+def _env_name(cls: type[BaseSettings], loc: str) -> str:
+    """The variable a user sets for the field an error is about.
+
+    An error's location is the field's name, or for a field read under aliases the alias
+    it was read as (`DATABASE_URL`, `OPSWIRE_DATABASE_URL`): that one is named as it is,
+    never prefixed again.
+    """
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            choices = [str(choice) for choice in alias.choices]
+            if loc == name:
+                return choices[0]
+            for choice in choices:
+                if loc.upper() == choice.upper():
+                    return choice
     prefix = str(cls.model_config.get("env_prefix", ""))
-    return f"{prefix}{field}".upper()
+    return f"{prefix}{loc}".upper()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from opswire.runtime.settings import CommonSettings, load_settings
+from opswire.runtime.settings import CommonSettings, DatabaseSettings, load_settings
 
 
 def _refusal(capsys: pytest.CaptureFixture[str], **values: object) -> str:
@@ -35,3 +35,18 @@ def test_identity_is_read_from_the_password_file(tmp_path: Path) -> None:
     secret.write_text("s3cret\n")
     settings = CommonSettings(nats_user="gateway", nats_password_file=secret)
     assert settings.nats_secret() == "s3cret"
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "OPSWIRE_DATABASE_URL"])
+def test_an_aliased_variable_is_named_as_the_user_set_it(
+    variable: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DATABASE_URL", "OPSWIRE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "mysql://somewhere/db")
+    with pytest.raises(SystemExit) as stopped:
+        load_settings(DatabaseSettings, program="opswire ingest")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "  DATABASE_URL: " in err and "postgresql://" in err
+    assert "OPSWIRE_OPSWIRE" not in err
