@@ -24,6 +24,7 @@ from ingest.notify.models import Delivery
 from ingest.notify.outbox import queue_new_alert_events
 from ingest.settings import IngestSettings
 from opswire.contract.types import utc_now
+from opswire.runtime import metrics
 from opswire.runtime.tasks import LoopTask
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class NotificationSender(LoopTask):
         async with self._sessions.begin() as session:
             if error is None:
                 await notify_store.delivered(session, delivery)
+                metrics.notification("delivered")
                 return
             tries = delivery.attempts + 1
             retry_at = None
@@ -96,6 +98,7 @@ class NotificationSender(LoopTask):
                 delay = retry_delay(tries - 1, settings.notify_retry_base_s, settings.notify_retry_max_s)
                 retry_at = utc_now() + timedelta(seconds=delay)
             await notify_store.failed(session, delivery, error, retry_at)
+        metrics.notification("retrying" if retry_at is not None else "given_up")
         # Never the URL: the channel id names it.
         log.warning(
             "notification not delivered",

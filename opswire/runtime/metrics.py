@@ -71,6 +71,13 @@ COMMANDS = Counter(
 )
 
 
+NOTIFICATIONS = Counter(
+    "opswire_notifications",
+    "Alert notifications tried by ingest, by outcome: delivered, retrying (failed, tried again "
+    "later) or given_up (failed for the last time).",
+    ["outcome"],
+)
+
 _FRAME_OUTCOMES: dict[str, Counter] = {}
 
 
@@ -84,6 +91,11 @@ def frame(outcome: str) -> None:
     if child is None:
         child = _FRAME_OUTCOMES[outcome] = FRAMES.labels(outcome=outcome)
     child.inc()
+
+
+def notification(outcome: str) -> None:
+    """One notification delivery was tried: `delivered`, `retrying` or `given_up`."""
+    NOTIFICATIONS.labels(outcome=outcome).inc()
 
 
 def watch_gateway(

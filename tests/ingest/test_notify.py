@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from ingest.settings import IngestSettings
 from opswire.contract import rpc as calls
@@ -208,6 +209,7 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
             "threshold_value": 50,
         },
     )
+    retried, delivered = _notifications("retrying"), _notifications("delivered")
     t0 = base_time()
     await telemetry.publish_sample(sample(server, t0, memory=90.0))
 
@@ -219,6 +221,7 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
         return int(rows[0]["attempts"]) if rows else 0
 
     await eventually(attempts, lambda n: n >= 2)  # tried, failed, tried again
+    assert _notifications("retrying") >= retried + 1, "failures are counted"
     listed = await rpc.call(calls.CHANNELS_LIST, {"user_id": user})
     assert listed[0]["last_error"] and listed[0]["last_error_at"]
     # Meanwhile ingest stores everything that arrives.
@@ -232,6 +235,12 @@ async def test_a_receiver_that_is_down_is_retried_and_ingest_goes_on(
         assert "FIRING" in title and body["metric"] == "memory" and body["value"] == 90.0
         await eventually(attempts, lambda n: n == 0)
     assert hook.received.empty()
+    assert _notifications("delivered") == delivered + 1
+
+
+def _notifications(outcome: str) -> float:
+    """This process's `opswire_notifications_total` (ingest runs in the test's process)."""
+    return REGISTRY.get_sample_value("opswire_notifications_total", {"outcome": outcome}) or 0.0
 
 
 async def test_disabling_a_channel_drops_what_it_had_queued(telemetry: Telemetry, rpc: RpcClient) -> None:
