@@ -114,6 +114,8 @@ async def _up(host: str, port: int, data_dir: Path, demo: bool) -> int:
             "OPSWIRE_JWT_SECRET": _jwt_secret(data_dir),
             "OPSWIRE_HOST": host,
             "OPSWIRE_PORT": str(port),
+            # The dashboard's address in notification links: this stack's, unless set.
+            "OPSWIRE_PUBLIC_URL": os.environ.get("OPSWIRE_PUBLIC_URL") or f"http://{host}:{port}",
         }
         metrics_ports = _metrics_ports(host, data_dir)
         for name in SERVICE_ORDER:
