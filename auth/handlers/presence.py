@@ -11,7 +11,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from auth.batch import consume_batch
-from auth.presence import apply_heartbeat, apply_presence, run_sweeper
+from auth.presence import apply_heartbeat, apply_presence, run_sweeper, told
 from auth.runtime import AuthRuntime
 from opswire.contract.events import PresenceEvent, PresenceHeartbeat
 from opswire.contract.types import utc_now
@@ -35,7 +35,9 @@ def register(rt: AuthRuntime) -> None:
         settings = rt.settings
 
         async def sweep() -> None:
-            await run_sweeper(rt.sessions, settings.presence_timeout, settings.presence_sweep_interval_s)
+            await run_sweeper(
+                rt.sessions, settings.presence_timeout, settings.presence_sweep_interval_s, rt.tell_presence
+            )
 
         await rt.start(LoopTask(sweep, "auth-presence-sweeper"))
 
@@ -74,9 +76,12 @@ def register_heartbeat(rt: AuthRuntime) -> None:
             return
         try:
             async with rt.sessions.begin() as session:
-                await apply_heartbeat(session, heartbeat.server_ids, utc_now())
+                revived = await apply_heartbeat(session, heartbeat.server_ids, utc_now())
         except Exception as exc:
             # The next heartbeat (a few seconds away) carries the same news.
             outage.failed(exc, gateway_id=heartbeat.gateway_id)
         else:
             outage.recovered()
+            for server_id, connection_id in revived:
+                log.info("server online again: its gateway was slow", extra={"server_id": str(server_id)})
+                rt.tell_presence(told(server_id, connection_id, online=True))

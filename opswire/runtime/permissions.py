@@ -154,7 +154,16 @@ def role_permissions(role: Role, subjects: Subjects) -> Permissions:
         )
     if role == "auth":
         return Permissions(
-            publish_allow=[f"{p}.agent.*.control", f"{p}.sessions.revoked", "$JS.API.INFO", *owned, *pulls],
+            publish_allow=[
+                f"{p}.agent.*.control",
+                f"{p}.sessions.revoked",
+                # Presence changes auth makes itself (a server swept offline, found again).
+                f"{p}.agents.*.connected",
+                f"{p}.agents.*.disconnected",
+                "$JS.API.INFO",
+                *owned,
+                *pulls,
+            ],
             subscribe_allow=[f"{p}.rpc.auth.>", f"{p}.presence.heartbeat", inbox],
             allow_responses=True,
         )

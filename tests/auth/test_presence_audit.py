@@ -77,8 +77,11 @@ async def test_heartbeat_keeps_online_and_silence_turns_offline(
         async def server() -> dict[str, Any]:
             return await get_server(rpc, alice, sid)
 
+        # What auth tells others (ingest's offline rule) about changes it makes itself.
+        told = await nc.subscribe(f"{namespace.prefix}.agents.{sid}.*")
         await publish_presence(nc, namespace, sid, "online", "conn-a")
         first = await eventually(server, status_is("online"))
+        assert PresenceEvent.model_validate_json((await told.next_msg(2)).data).gateway_id == "gw-1"
         heartbeat = PresenceHeartbeat(gateway_id="gw-1", server_ids=[uuid.UUID(sid), uuid.uuid4()])
         subject = namespace.subjects.presence_heartbeat()
         # Heartbeats over two and a half timeouts (as auth's own last_seen measures them), each
@@ -95,9 +98,15 @@ async def test_heartbeat_keeps_online_and_silence_turns_offline(
 
         # The gateway dies: no disconnect event, no heartbeats.
         await eventually(server, status_is("offline"), timeout_s=3.0)
+        swept = PresenceEvent.model_validate_json((await told.next_msg(3)).data)
+        assert (swept.status, swept.reason, swept.connection_id) == ("offline", "not_seen", "conn-a")
+        assert swept.gateway_id == "auth-sweeper"
         # ...but if it was only slow, its next heartbeat shows the agent is still there.
         await nc.publish(subject, heartbeat.model_dump_json().encode())
         await eventually(server, status_is("online"))
+        back = PresenceEvent.model_validate_json((await told.next_msg(3)).data)
+        assert (back.status, back.reason, back.connection_id) == ("online", "seen_again", "conn-a")
+        await told.unsubscribe()
 
 
 async def test_heartbeat_does_not_revive_a_disconnected_server(
