@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(OPSWIRE_URL, OPSWIRE_API_KEY, OPSWIRE_METRICS_INTERVAL_S, ...); flags win.",
     )
     for flag, field, kind, text in _FLAGS:
+        # Each option names the variable that sets it too (the settings' env_prefix + field).
+        text = f"{text} [env: OPSWIRE_{field.upper()}]"
         if isinstance(kind, str):
             parser.add_argument(flag, dest=field, action=kind, help=text)
         else:

@@ -39,11 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
         "create",
         help="create an account (works while registration is closed)",
         description=f"Create an account. The password comes from --password-file or ${PASSWORD_ENV}.",
+        epilog="environment variables: DATABASE_URL (auth's database, required), "
+        f"{PASSWORD_ENV} (the password, when no --password-file is given)",
     )
-    create.add_argument("--email", required=True)
-    create.add_argument("--full-name", default=None)
+    create.add_argument("--email", required=True, help="the account's e-mail address (its login)")
+    create.add_argument("--full-name", default=None, help="shown in the dashboard (default: none)")
     create.add_argument(
-        "--password-file", type=Path, default=None, help="file whose first line is the password"
+        "--password-file",
+        type=Path,
+        default=None,
+        help=f"file whose first line is the password (default: ${PASSWORD_ENV})",
     )
     return parser
 

@@ -134,8 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the config shared by the pods of the Kubernetes StatefulSet `nats`",
     )
-    nats_config.add_argument("--subject-prefix", default="opswire")
-    nats_config.add_argument("--stream-prefix", default="OPSWIRE")
+    nats_config.add_argument(
+        "--subject-prefix",
+        default="opswire",
+        help="the services' OPSWIRE_SUBJECT_PREFIX (default: %(default)s)",
+    )
+    nats_config.add_argument(
+        "--stream-prefix",
+        default="OPSWIRE",
+        help="the services' OPSWIRE_STREAM_PREFIX (default: %(default)s)",
+    )
     return parser
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from agent.main import Agent, load_agent_settings, ssl_context
+from agent.main import _FLAGS, Agent, build_parser, load_agent_settings, ssl_context
 from agent.settings import AgentSettings
 
 KEY = "k-" + "s" * 40
@@ -175,3 +175,10 @@ def test_several_gateway_urls_from_flags_or_the_environment(monkeypatch: pytest.
 def test_bad_gateway_url_lists_are_refused(url: str) -> None:
     with pytest.raises(ValidationError):
         AgentSettings(url=url, api_key=SecretStr(KEY))
+
+
+def test_every_flag_names_the_variable_that_sets_it_too() -> None:
+    help_text = " ".join(build_parser().format_help().split())
+    for flag, field, _, _ in _FLAGS:
+        assert field in AgentSettings.model_fields, flag
+        assert f"[env: OPSWIRE_{field.upper()}]" in help_text.replace("- ", "-"), flag

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,11 +42,8 @@ async def test_connect_disconnect_and_stale_disconnect(
     async def server() -> dict[str, Any]:
         return await get_server(rpc, alice, sid)
 
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     await publish_presence(nc, namespace, sid, "online", "conn-a")
-    online = await eventually(server, status_is("online"), timeout_s=1.0)
-    assert loop.time() - started < 1.0
+    online = await eventually(server, status_is("online"))
     assert online["last_seen"] is not None
 
     # The agent reconnects (conn-b) before the old connection's disconnect arrives.
