@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+import weakref
 
 import apprise
 
@@ -24,6 +25,19 @@ with warnings.catch_warnings():
     apprise.Apprise.instantiate("json://localhost")
 
 MAX_ERROR_CHARS = 500
+
+# Apprise's log capture listens to its one global logger: two sends at once would each
+# capture the other's lines, and one owner could read another's receiver error. So one
+# send at a time per process (per event loop: tests run several).
+_sending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _one_at_a_time() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _sending.get(loop)
+    if lock is None:
+        lock = _sending[loop] = asyncio.Lock()
+    return lock
 
 
 def check(url: str) -> None:
@@ -48,12 +62,13 @@ async def send(url: str, title: str, body: str, timeout_s: float) -> str | None:
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return "The URL is not understood by Apprise"
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
-        try:
-            sent = await asyncio.wait_for(notifier.async_notify(body=body, title=title), timeout_s)
-        except TimeoutError:
-            return f"No answer from the receiver within {timeout_s:g} s"
-        log_text = captured.getvalue()
+    async with _one_at_a_time():
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+            try:
+                sent = await asyncio.wait_for(notifier.async_notify(body=body, title=title), timeout_s)
+            except TimeoutError:
+                return f"No answer from the receiver within {timeout_s:g} s"
+            log_text = captured.getvalue()
     if sent:
         return None
     return _last_line(log_text) or "The receiver refused the notification"
