@@ -44,6 +44,21 @@ DOCS_ASSETS_URL = "/docs-assets"
 CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = ["authorization", "content-type", "idempotency-key", "x-api-key"]
 
+# One line per tag the routes use, in the order the document lists them.
+OPENAPI_TAGS = [
+    {"name": "health", "description": "Liveness and readiness of the gateway and the services; no token."},
+    {"name": "auth", "description": "Accounts, login, token refresh and sessions."},
+    {"name": "servers", "description": "The user's servers and their presence (online, last seen)."},
+    {"name": "api-keys", "description": "Keys agents authenticate with; the plain key is shown once."},
+    {"name": "metrics", "description": "A server's latest metrics sample and its history."},
+    {"name": "logs", "description": "A server's stored log lines."},
+    {"name": "commands", "description": "Run a shell command on a server's agent; the command history."},
+    {"name": "docker", "description": "A server's Docker containers: list, start/stop/restart, logs."},
+    {"name": "alerts", "description": "Alert thresholds on server metrics and the alerts they raised."},
+    {"name": "audit", "description": "The user's own audit log of state-changing actions."},
+    {"name": "notifications", "description": "Channels (Apprise URLs) alerts are sent to."},
+]
+
 
 def create_app(settings: GatewaySettings, *, ops_port: bool = False) -> FastAPI:
     """The gateway app; `ops_port` (the process entry point sets it) also opens
@@ -84,6 +99,7 @@ def create_app(settings: GatewaySettings, *, ops_port: bool = False) -> FastAPI:
         title="opswire",
         version=__version__,
         description="Watch and operate a fleet of servers. REST API of the opswire gateway.",
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

@@ -1,4 +1,9 @@
-"""One place that maps errors to HTTP responses."""
+"""One place that maps errors to HTTP responses, and the one place that documents them.
+
+Every error body but a validation failure's is `{"detail": "<message>"}`: `Error` in the
+OpenAPI document. The routes declare theirs with `error(...)` and the shared dicts below
+(router-wide where a whole router shares one); FastAPI documents its own 422.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from nats.errors import (
     OutboundBufferLimitError,
     StaleConnectionError,
 )
+from pydantic import BaseModel, Field
 
 from opswire.runtime.rpc import RpcError
 
@@ -26,6 +32,33 @@ NATS_AWAY = (
     OutboundBufferLimitError,
     StaleConnectionError,
 )
+
+
+class Error(BaseModel):
+    """An error response: what went wrong, for a person to read."""
+
+    detail: str = Field(description="What went wrong.")
+
+
+# `responses=` of a route or router: status code -> OpenAPI response object.
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error(description: str) -> dict[str, Any]:
+    """One documented error response with the shared `Error` body."""
+    return {"model": Error, "description": description}
+
+
+# Every operation behind a bearer token (`CurrentClaims`/`CurrentUserId`).
+BEARER: Responses = {
+    401: error("Missing, invalid or expired access token, or its session ended (WWW-Authenticate: Bearer)")
+}
+# Every operation that calls a service over NATS: all of /api/v1.
+SERVICES: Responses = {
+    503: error("A service or the message bus did not answer in time, or a database is down; try again")
+}
+# Any id in the path, and OwnedServerId: someone else's is the same 404 as a missing one.
+NOT_FOUND: Responses = {404: error("Not found, or not yours (the two are never told apart)")}
 
 
 async def _rpc_error(_request: Request, exc: Exception) -> JSONResponse:

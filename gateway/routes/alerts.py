@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from gateway.deps import Audit, CurrentUserId, Rpc
+from gateway.errors import BEARER, NOT_FOUND, error
 from opswire.contract import rpc as calls
 from opswire.contract.resources import (
     AlertPublic,
@@ -22,7 +23,7 @@ from opswire.contract.resources import (
 )
 from opswire.runtime.rpc import RpcError
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=BEARER)
 
 ServerFilter = Annotated[uuid.UUID | None, Query(description="Only this server's.")]
 
@@ -39,7 +40,11 @@ async def list_thresholds(
     return await rpc.call_typed(calls.THRESHOLDS_LIST, request)
 
 
-@router.post("/thresholds", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/thresholds",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, 409: error("The per-user threshold limit is reached")},
+)
 async def create_threshold(
     body: ThresholdCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> ThresholdPublic:
@@ -55,7 +60,7 @@ async def create_threshold(
     return threshold
 
 
-@router.put("/thresholds/{threshold_id}")
+@router.put("/thresholds/{threshold_id}", responses=NOT_FOUND)
 async def update_threshold(
     threshold_id: uuid.UUID, body: ThresholdUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> ThresholdPublic:
@@ -72,7 +77,7 @@ async def update_threshold(
     return threshold
 
 
-@router.delete("/thresholds/{threshold_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/thresholds/{threshold_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_threshold(
     threshold_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> Response:
@@ -99,7 +104,7 @@ async def list_alerts(
     return await rpc.call_typed(calls.ALERTS_LIST, request)
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses=NOT_FOUND)
 async def resolve_alert(alert_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> AlertPublic:
     """Resolve an alert by hand (resolving a resolved alert changes nothing)."""
     alert = await rpc.call_typed(calls.ALERTS_RESOLVE, calls.AlertRef(user_id=user_id, alert_id=alert_id))

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.deps import CurrentUserId, Rpc
+from gateway.errors import BEARER
 from gateway.routes.params import CursorQuery, paged_response
 from opswire.contract import rpc as calls
 from opswire.contract.resources import AuditEntry
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=BEARER)
 
 
 @router.get("", response_model=list[AuditEntry])

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from gateway.deps import Audit, ClientAddress, CurrentClaims, CurrentUserId, Rpc, State
+from gateway.errors import BEARER, Responses, error
 from opswire.contract import rpc as calls
 from opswire.contract.resources import (
     PasswordChange,
@@ -29,6 +30,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 # Wrong password and unknown email must be indistinguishable, whatever the service says.
 BAD_CREDENTIALS = "Incorrect email or password"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# The account of a valid token was deleted meanwhile.
+_USER_GONE: Responses = {404: error("The user no longer exists")}
 
 _LOGIN_BODY: dict[str, Any] = {
     "requestBody": {
@@ -80,8 +83,8 @@ async def _read_login(request: Request) -> UserLogin:
     "/register",
     status_code=status.HTTP_201_CREATED,
     responses={
-        403: {"description": "Registration is closed (OPSWIRE_REGISTRATION=closed)"},
-        409: {"description": "Email already registered"},
+        403: error("Registration is closed (OPSWIRE_REGISTRATION=closed)"),
+        409: error("Email already registered"),
     },
 )
 async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
@@ -95,8 +98,8 @@ async def register(body: UserRegister, rpc: Rpc, audit: Audit) -> UserPublic:
     "/login",
     openapi_extra=_LOGIN_BODY,
     responses={
-        401: {"description": BAD_CREDENTIALS},
-        429: {"description": "Too many failed logins for this account or address; see Retry-After"},
+        401: error(BAD_CREDENTIALS),
+        429: error("Too many failed logins for this account or address; see Retry-After"),
     },
 )
 async def login(request: Request, rpc: Rpc, audit: Audit, state: State, client: ClientAddress) -> TokenPair:
@@ -119,14 +122,14 @@ async def login(request: Request, rpc: Rpc, audit: Audit, state: State, client: 
     return pair
 
 
-@router.post("/refresh", responses={401: {"description": "Invalid, expired or already used"}})
+@router.post("/refresh", responses={401: error("Invalid, expired or already used")})
 async def refresh(body: TokenRefresh, rpc: Rpc) -> TokenPair:
     """Exchange a refresh token for a new pair. Each refresh token works once: using a spent
     one again ends its whole session (it was copied)."""
     return await rpc.call_typed(calls.AUTH_REFRESH, body)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=BEARER)
 async def logout(claims: CurrentClaims, rpc: Rpc, audit: Audit) -> Response:
     """End this session: its refresh token stops working, its access tokens and sockets too."""
     if claims.session_id is not None:
@@ -137,7 +140,7 @@ async def logout(claims: CurrentClaims, rpc: Rpc, audit: Audit) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=BEARER)
 async def logout_all(user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """End every session of this user, this one included."""
     await rpc.call_typed(calls.AUTH_LOGOUT_ALL, calls.ByUser(user_id=user_id))
@@ -149,8 +152,10 @@ async def logout_all(user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
-        403: {"description": "Current password is incorrect"},
-        429: {"description": "Too many wrong passwords; see Retry-After"},
+        **BEARER,
+        **_USER_GONE,
+        403: error("Current password is incorrect"),
+        429: error("Too many wrong passwords; see Retry-After"),
     },
 )
 async def change_password(body: PasswordChange, claims: CurrentClaims, rpc: Rpc, audit: Audit) -> Response:
@@ -163,7 +168,7 @@ async def change_password(body: PasswordChange, claims: CurrentClaims, rpc: Rpc,
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me")
+@router.get("/me", responses={**BEARER, **_USER_GONE})
 async def me(user_id: CurrentUserId, rpc: Rpc) -> UserPublic:
     """The authenticated user."""
     return await rpc.call_typed(calls.AUTH_ME, calls.ByUser(user_id=user_id))

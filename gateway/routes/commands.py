@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
+from gateway.errors import BEARER, NOT_FOUND, error
 from gateway.routes.params import (
     CursorQuery,
     IdempotencyKeyHeader,
@@ -16,17 +17,15 @@ from gateway.routes.params import (
 from opswire.contract import rpc as calls
 from opswire.contract.resources import CommandResult, CommandRun
 
-router = APIRouter(prefix="/commands", tags=["commands"])
+# Every route is scoped to one of the user's servers (OwnedServerId).
+router = APIRouter(prefix="/commands", tags=["commands"], responses={**BEARER, **NOT_FOUND})
 
 
 @router.post(
     "/{server_id}",
     responses={
-        409: {
-            "description": "The agent is not connected, or this Idempotency-Key's "
-            "first request is still running"
-        },
-        429: {"description": "Too many commands in flight for this server or user"},
+        409: error("The agent is not connected, or this Idempotency-Key's first request is still running"),
+        429: error("Too many commands in flight for this server or user"),
     },
 )
 async def run_command(

@@ -7,20 +7,26 @@ so that becomes 502 (the agent's message) or 504 (no answer in time).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import ValidationError
 
 from gateway.deps import CurrentUserId, OwnedServerId, Rpc, State
+from gateway.errors import BEARER, NOT_FOUND, Responses, error
 from gateway.routes.params import IdempotencyKeyHeader, command_wait
 from gateway.state import GatewayState
 from opswire.contract import rpc as calls
 from opswire.contract.frames import CONTAINER_ID_PATTERN, DockerAction
-from opswire.contract.resources import DockerActionResult, DockerResult
+from opswire.contract.resources import ContainerSummary, DockerActionResult, DockerResult
 from opswire.runtime.rpc import RpcClient
 
-router = APIRouter(prefix="/docker", tags=["docker"])
+log = logging.getLogger(__name__)
+
+# Every route is scoped to one of the user's servers (OwnedServerId).
+router = APIRouter(prefix="/docker", tags=["docker"], responses={**BEARER, **NOT_FOUND})
 
 ContainerId = Annotated[
     str,
@@ -34,9 +40,9 @@ ContainerId = Annotated[
 ContainerAction = Literal["start", "stop", "restart"]
 # How long to wait for the agent (extension of DESIGN §5; default 30 s).
 TimeoutS = Annotated[int, Query(ge=1, le=600, description="Seconds to wait for the agent.")]
-_AGENT_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The agent is not connected"},
-    429: {"description": "Too many commands in flight for this server or user"},
+_AGENT_ERRORS: Responses = {
+    409: error("The agent is not connected"),
+    429: error("Too many commands in flight for this server or user"),
 }
 
 
@@ -75,20 +81,38 @@ def _data_or_error(result: DockerResult) -> Any:
 
 @router.get(
     "/{server_id}/containers",
-    responses={**_AGENT_ERRORS, 502: {}, 504: {}},
+    responses={
+        **_AGENT_ERRORS,
+        502: error("The agent could not list the containers (its message)"),
+        504: error("The agent did not answer in time"),
+    },
 )
 async def list_containers(
     server_id: OwnedServerId, user_id: CurrentUserId, rpc: Rpc, state: State, timeout_s: TimeoutS = 30
-) -> list[dict[str, Any]]:
-    """The server's containers: `{id, name, image, state, status}` each."""
+) -> list[ContainerSummary]:
+    """The server's containers: `{id, name, image, state, status}` each, and whatever else
+    the agent reports of them."""
     data = _data_or_error(await _run(rpc, state, user_id, server_id, "list", timeout_s=timeout_s))
+    return _containers(server_id, data)
+
+
+def _containers(server_id: uuid.UUID, data: Any) -> list[ContainerSummary]:
     # The agent is outside our control: keep only well-formed entries rather than fail on one.
-    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+    containers = []
+    for item in data if isinstance(data, list) else ():
+        try:
+            containers.append(ContainerSummary.model_validate(item))
+        except ValidationError:
+            log.warning("malformed container entry dropped", extra={"server_id": str(server_id)})
+    return containers
 
 
 @router.post(
     "/{server_id}/containers/{container_id}/{action}",
-    responses=_AGENT_ERRORS,
+    responses={
+        **_AGENT_ERRORS,
+        409: error("The agent is not connected, or this Idempotency-Key's first request is still running"),
+    },
 )
 async def container_action(
     server_id: OwnedServerId,

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gateway.deps import State
+from gateway.errors import error
 from opswire.contract import rpc as calls
 from opswire.runtime.rpc import RpcClient, RpcError
 
@@ -36,7 +37,8 @@ async def _ping(rpc: RpcClient, method: calls.RpcMethod[calls.Ping]) -> str:
 
 @router.get(
     "/ready",
-    responses={503: {"description": "NATS or a service is not answering; the body says which"}},
+    # The 503 body is an Error with the 200's fields beside `detail`.
+    responses={503: error("NATS or a service is not answering; the body says which")},
 )
 async def ready(state: State) -> JSONResponse:
     """Readiness: NATS connected and every service answering its ping within ~2 s."""

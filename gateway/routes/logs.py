@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.deps import OwnedServerId, Rpc
+from gateway.errors import BEARER, NOT_FOUND
 from gateway.routes.params import (
     CursorQuery,
     HistoryLimit,
@@ -18,7 +19,8 @@ from gateway.routes.params import (
 from opswire.contract import rpc as calls
 from opswire.contract.telemetry import LogLine
 
-router = APIRouter(prefix="/logs", tags=["logs"])
+# Every route is scoped to one of the user's servers (OwnedServerId).
+router = APIRouter(prefix="/logs", tags=["logs"], responses={**BEARER, **NOT_FOUND})
 
 
 @router.get("/{server_id}", response_model=list[LogLine])

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway.deps import OwnedServerId, Rpc
+from gateway.errors import BEARER, NOT_FOUND, error
 from gateway.routes.params import (
     CursorQuery,
     HistoryLimit,
@@ -18,13 +19,14 @@ from gateway.routes.params import (
 from opswire.contract import rpc as calls
 from opswire.contract.telemetry import MetricsSample
 
-router = APIRouter(prefix="/metrics", tags=["metrics"])
+# Every route is scoped to one of the user's servers (OwnedServerId).
+router = APIRouter(prefix="/metrics", tags=["metrics"], responses={**BEARER, **NOT_FOUND})
 
 
 @router.get(
     "/{server_id}",
     response_model=MetricsSample,
-    responses={404: {"description": "Unknown server, or no sample yet"}},
+    responses={404: error("Unknown server, or no sample yet")},
 )
 async def latest_sample(server_id: OwnedServerId, rpc: Rpc) -> Response:
     """The latest sample, bare."""

@@ -11,10 +11,11 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from gateway.deps import Audit, CurrentUserId, Rpc
+from gateway.errors import BEARER, NOT_FOUND
 from opswire.contract import rpc as calls
 from opswire.contract.resources import ChannelCreate, ChannelPublic, ChannelTestResult, ChannelUpdate
 
-router = APIRouter(prefix="/notifications/channels", tags=["notifications"])
+router = APIRouter(prefix="/notifications/channels", tags=["notifications"], responses=BEARER)
 
 
 @router.get("")
@@ -35,7 +36,7 @@ async def create_channel(
     return channel
 
 
-@router.put("/{channel_id}")
+@router.put("/{channel_id}", responses=NOT_FOUND)
 async def update_channel(
     channel_id: uuid.UUID, body: ChannelUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> ChannelPublic:
@@ -47,7 +48,7 @@ async def update_channel(
     return channel
 
 
-@router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_channel(channel_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """Delete a channel (and what it still had to send)."""
     await rpc.call_typed(calls.CHANNELS_DELETE, calls.ChannelRef(user_id=user_id, channel_id=channel_id))
@@ -55,7 +56,7 @@ async def delete_channel(channel_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{channel_id}/test")
+@router.post("/{channel_id}/test", responses=NOT_FOUND)
 async def test_channel(channel_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> ChannelTestResult:
     """Send a test notification now: `{sent, error}` (a receiver's failure is not an HTTP error)."""
     return await rpc.call_typed(calls.CHANNELS_TEST, calls.ChannelRef(user_id=user_id, channel_id=channel_id))

@@ -12,13 +12,14 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from gateway.deps import Audit, CurrentUserId, Rpc
+from gateway.errors import BEARER, NOT_FOUND, error
 from opswire.contract import rpc as calls
 from opswire.contract.resources import ServerCreate, ServerPublic, ServerUpdate
 from opswire.runtime.rpc import RpcError
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/servers", tags=["servers"])
+router = APIRouter(prefix="/servers", tags=["servers"], responses=BEARER)
 
 
 @router.get("")
@@ -27,7 +28,11 @@ async def list_servers(user_id: CurrentUserId, rpc: Rpc) -> list[ServerPublic]:
     return await rpc.call_typed(calls.SERVERS_LIST, calls.ByUser(user_id=user_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: error("The per-user server limit is reached")},
+)
 async def create_server(body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> ServerPublic:
     """Register a server; give its agent an API key next (`POST /api-keys`)."""
     request = calls.ServerCreateFor(user_id=user_id, **body.model_dump())
@@ -36,13 +41,13 @@ async def create_server(body: ServerCreate, user_id: CurrentUserId, rpc: Rpc, au
     return server
 
 
-@router.get("/{server_id}")
+@router.get("/{server_id}", responses=NOT_FOUND)
 async def get_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc) -> ServerPublic:
     """One server."""
     return await rpc.call_typed(calls.SERVERS_GET, calls.ByUserServer(user_id=user_id, server_id=server_id))
 
 
-@router.put("/{server_id}")
+@router.put("/{server_id}", responses=NOT_FOUND)
 async def update_server(
     server_id: uuid.UUID, body: ServerUpdate, user_id: CurrentUserId, rpc: Rpc, audit: Audit
 ) -> ServerPublic:
@@ -55,7 +60,7 @@ async def update_server(
     return server
 
 
-@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_server(server_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """Delete the server and its keys; its agent is disconnected; its alert rules go too."""
     ref = calls.ByUserServer(user_id=user_id, server_id=server_id)

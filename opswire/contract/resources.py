@@ -187,6 +187,20 @@ class DockerResult(BaseModel):
     finished_at: UtcDatetime | None = None
 
 
+class ContainerSummary(BaseModel):
+    """One container of `GET /docker/{server_id}/containers`, as the agent lists it (all of
+    them, stopped ones too). Fields an agent reports beyond these (a ChatOps agent's
+    `created` and `ports`) are kept as they came."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    image: str
+    state: str = Field(description="Docker's state: running, exited, paused, ...")
+    status: str = Field(description="Docker's human-readable status, e.g. 'Up 2 hours'.")
+
+
 class DockerActionResult(BaseModel):
     """REST reply of a container start/stop/restart (DESIGN §5): the agent's verdict."""
 
