@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
@@ -21,7 +21,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from starlette.websockets import WebSocket
 
 from gateway.realtime.budget import Budget, Meter
-from gateway.realtime.chatops import AgentDialect
+from gateway.realtime.chatops import AgentDialect, Bootstrapped
 from gateway.realtime.pending import PendingCommand, PendingCommands
 from gateway.realtime.presence import Presence
 from gateway.realtime.stamping import stamped
@@ -90,6 +90,8 @@ class AgentContext:
     idle_timeout_s: float
     command_grace_s: float
     budget: Budget
+    # Keys of ChatOps agents, which bootstrap over REST before they connect.
+    bootstrapped: Bootstrapped = field(default_factory=Bootstrapped)
 
 
 class AgentSession:
@@ -141,7 +143,7 @@ class AgentSession:
         self._deadline: asyncio.TimerHandle | None = None
         self._notice: asyncio.Task[bool] | None = None
         # The protocol this agent speaks (seed or ChatOps), translated at this edge.
-        self.dialect = AgentDialect()
+        self.dialect = AgentDialect(ctx.bootstrapped.recent(identity.key_id, self.last_seen))
 
     @property
     def closing(self) -> bool:

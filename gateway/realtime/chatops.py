@@ -15,6 +15,8 @@ Seed agents pay for one extra parse of their first frame and nothing after.
 from __future__ import annotations
 
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -345,16 +347,40 @@ class ChatOpsDialect:
         return kind, max(0, round((self._clock() - started) * 1000))
 
 
+class Bootstrapped:
+    """Keys that asked `GET /api-keys/me` lately: ChatOps agents do so before every connect,
+    ours never. A connection with such a key is taken to speak ChatOps until its first
+    telling frame decides (commands sent meanwhile go out in ChatOps form)."""
+
+    def __init__(self, size: int = 10_000, ttl_s: float = 300.0) -> None:
+        self._until: OrderedDict[uuid.UUID, float] = OrderedDict()
+        self._size = size
+        self._ttl_s = ttl_s
+
+    def note(self, key_id: uuid.UUID, now: float) -> None:
+        self._until.pop(key_id, None)
+        self._until[key_id] = now + self._ttl_s
+        while len(self._until) > self._size:
+            self._until.popitem(last=False)
+
+    def recent(self, key_id: uuid.UUID, now: float) -> bool:
+        until = self._until.get(key_id)
+        return until is not None and until > now
+
+
 class AgentDialect:
     """Which protocol one agent connection speaks; undecided until its first telling frame.
 
     `ping` and frames that are not JSON objects tell nothing (both dialects send
-    them); the first other frame decides for the rest of the connection.
+    them); the first other frame decides for the rest of the connection. Until then
+    a connection whose key bootstrapped lately (`chatops_likely`) is sent commands in
+    ChatOps form: the ChatOps agent's first sample comes only an interval after connect.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, chatops_likely: bool = False) -> None:
         self._decided = False
         self.chatops: ChatOpsDialect | None = None
+        self._likely = ChatOpsDialect() if chatops_likely else None
 
     def inbound(self, raw: str | bytes) -> str | bytes:
         """The frame to parse as a seed frame: `raw` itself, or its translation."""
@@ -370,7 +396,8 @@ class AgentDialect:
                 return raw
             self._decided = True
             if kind in OWN_TYPES or (kind == "metrics" and "data" in data and "cpu_percent" not in data):
-                self.chatops = ChatOpsDialect()
+                self.chatops = self._likely or ChatOpsDialect()
+            self._likely = None
         if self.chatops is None or not (kind in OWN_TYPES or kind == "metrics"):
             return raw  # auth, ping and the like mean the same in both
         try:
@@ -380,12 +407,14 @@ class AgentDialect:
 
     def outbound(self, frame: CommandFrame | DockerCommandFrame) -> BaseModel:
         """The frame to send for one of our commands; a DockerResponse is an answer given here."""
-        return frame if self.chatops is None else self.chatops.outbound(frame)
+        dialect = self.chatops or self._likely
+        return frame if dialect is None else dialect.outbound(frame)
 
     def accepted(self, frame: MetricsFrame) -> BaseModel | None:
         """The acknowledgement to send for an accepted sample, if this dialect wants one."""
         return None if self.chatops is None else self.chatops.accepted(frame)
 
     def forget(self, command_id: str) -> None:
-        if self.chatops is not None:
-            self.chatops.forget(command_id)
+        dialect = self.chatops or self._likely
+        if dialect is not None:
+            dialect.forget(command_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Annotated
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from pydantic import ValidationError
 
 from gateway.deps import Audit, CurrentUserId, Rpc
+from gateway.errors import BEARER, NOT_FOUND, error
 from gateway.key_throttle import FailureWindow
 from opswire.contract import rpc as calls
 from opswire.contract.frames import INVALID_API_KEY
@@ -20,10 +22,15 @@ log = logging.getLogger(__name__)
 
 TOO_MANY_REJECTED = "Too many rejected API keys from this address; try again later"
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+# Bearer for all but /me, which declares its own 401 (X-API-Key).
+router = APIRouter(prefix="/api-keys", tags=["api-keys"], responses=BEARER)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, 409: error("The per-user limit of active keys is reached")},
+)
 async def create_key(body: ApiKeyCreate, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> ApiKeyCreated:
     """Create a key for one of the user's servers; the reply's `key` is never shown again."""
     request = calls.ApiKeyCreateFor(user_id=user_id, **body.model_dump())
@@ -38,7 +45,7 @@ async def create_key(body: ApiKeyCreate, user_id: CurrentUserId, rpc: Rpc, audit
     return key
 
 
-@router.get("")
+@router.get("", responses=NOT_FOUND)
 async def list_keys(
     user_id: CurrentUserId,
     rpc: Rpc,
@@ -50,7 +57,7 @@ async def list_keys(
     return await rpc.call_typed(calls.KEYS_LIST, calls.ApiKeyList(user_id=user_id, server_id=server_id))
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def revoke_key(key_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit: Audit) -> Response:
     """Revoke a key; an agent connected with it is disconnected."""
     await rpc.call_typed(calls.KEYS_REVOKE, calls.ApiKeyRevoke(user_id=user_id, key_id=key_id))
@@ -61,8 +68,8 @@ async def revoke_key(key_id: uuid.UUID, user_id: CurrentUserId, rpc: Rpc, audit:
 @router.get(
     "/me",
     responses={
-        401: {"description": "Unknown, inactive or revoked key"},
-        429: {"description": "Too many rejected keys from this address (Retry-After)"},
+        401: error("Missing, unknown, inactive or revoked key (WWW-Authenticate: X-API-Key)"),
+        429: error("Too many rejected keys from this address (Retry-After)"),
     },
 )
 async def key_identity(
@@ -91,6 +98,10 @@ async def key_identity(
         if exc.code != "unauthorized":
             raise
         raise _rejected(failures, client, "unknown or inactive") from None
+    # Only ChatOps agents ask this: their socket is spoken to in their dialect from the start.
+    realtime = getattr(request.app.state, "realtime", None)
+    if realtime is not None:
+        realtime.agent_context.bootstrapped.note(identity.key_id, asyncio.get_running_loop().time())
     return ApiKeyIdentity(
         server_id=identity.server_id,
         key_id=identity.key_id,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from gateway.realtime.chatops import BYTES_PER_GB, AgentDialect, ChatOpsDialect
+from gateway.realtime.chatops import BYTES_PER_GB, AgentDialect, Bootstrapped, ChatOpsDialect
 from opswire.contract.frames import (
     CommandFrame,
     CommandResponse,
@@ -326,3 +327,45 @@ def test_samples_of_many_seconds_keep_their_own_timestamps() -> None:
         assert isinstance(frame, MetricsFrame)
         stamps.append(frame.timestamp)
     assert stamps == [NOW, NOW - timedelta(seconds=1), NOW - timedelta(seconds=2)]
+
+
+def test_a_key_that_bootstrapped_gets_chatops_commands_before_its_first_sample() -> None:
+    dialect = AgentDialect(chatops_likely=True)
+    sent = dialect.outbound(CommandFrame(command_id="early", command="uptime"))
+    assert sent.model_dump(exclude_none=True) == {
+        "type": "execute_command",
+        "command": "uptime",
+        "request_id": "early",
+    }
+    answer = wire(go_map(type="command_result", request_id="early", data=go_map(output="up", exit_code=0)))
+    response = parse_agent_frame(dialect.inbound(answer))
+    assert isinstance(response, CommandResponse) and response.command_id == "early"
+    assert dialect.chatops is not None
+
+
+def test_a_bootstrapped_key_that_speaks_seed_is_taken_as_seed() -> None:
+    dialect = AgentDialect(chatops_likely=True)
+    seed = orjson.dumps(
+        {
+            "type": "metrics",
+            "cpu_percent": 1,
+            "memory_percent": 2,
+            "disk_usage": [],
+            "timestamp": NOW.isoformat(),
+        }
+    )
+    assert dialect.inbound(seed) is seed and dialect.chatops is None
+    command = CommandFrame(command_id="c1", command="uptime")
+    assert dialect.outbound(command) is command
+
+
+def test_bootstrapped_keys_are_remembered_for_a_while_and_bounded() -> None:
+    keys = Bootstrapped(size=2, ttl_s=10)
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    keys.note(first, now=0)
+    assert keys.recent(first, now=9.9) and not keys.recent(first, now=10.1)
+    keys.note(second, now=1)
+    keys.note(third, now=2)
+    assert not keys.recent(first, now=3), "the oldest is dropped past the bound"
+    assert keys.recent(second, now=3) and keys.recent(third, now=3)
+    assert not keys.recent(uuid.uuid4(), now=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -214,3 +215,23 @@ async def test_answer_goes_to_the_fallback_when_its_waiter_is_gone(
     assert (reply.command_id, reply.server_id) == ("orphan", identity.server_id)
     assert reply.response is not None and reply.response.model_dump()["output"] == "orphan"
     assert confirmed == ["to-waiter"]
+
+
+@pytest.mark.parametrize("bootstrapped", [True, False])
+async def test_a_key_that_bootstrapped_is_sent_chatops_commands_before_its_first_sample(
+    gw: Gateway, services: Services, nc: NatsClient, bootstrapped: bool
+) -> None:
+    key, identity = services.add_agent()
+    sid = str(identity.server_id)
+    if bootstrapped:  # what the ChatOps agent does before every connect
+        async with httpx.AsyncClient(base_url=gw.url) as http:
+            me = await http.get("/api/v1/api-keys/me", headers={"X-API-Key": key})
+        assert me.status_code == 200 and me.json()["server_id"] == sid
+    delivery = AgentDelivery(frame=CommandFrame(command_id="early", command="uptime"), reply_subject="r.1")
+    async with agent(gw, key) as ws:
+        ack = await _deliver(nc, gw, sid, delivery.model_dump_json().encode())
+        assert ack.delivered
+        sent = await recv(ws)
+    expected = "execute_command" if bootstrapped else "command"
+    assert sent["type"] == expected
+    assert sent["request_id" if bootstrapped else "command_id"] == "early"
