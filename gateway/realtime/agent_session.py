@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from gateway.realtime.budget import Budget, Meter
@@ -108,6 +109,8 @@ class AgentSession:
         "_ctx",
         "_deadline",
         "_finished",
+        "_greeted",
+        "_greeting",
         "_loop",
         "_meter",
         "_notice",
@@ -142,6 +145,9 @@ class AgentSession:
         self._closer: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._notice: asyncio.Task[bool] | None = None
+        # Deliveries wait until the agent has its auth_success (a future only if one must wait).
+        self._greeted = False
+        self._greeting: asyncio.Future[None] | None = None
         # The protocol this agent speaks (seed or ChatOps), translated at this edge.
         self.dialect = AgentDialect(ctx.bootstrapped.recent(identity.key_id, self.last_seen))
 
@@ -184,8 +190,20 @@ class AgentSession:
         if now - self.last_seen >= self._ctx.idle_timeout_s:
             self.request_close(IDLE)
 
+    async def greet(self, frame: BaseModel) -> bool:
+        """Send the agent its `auth_success`: nothing is delivered to it before that."""
+        sent = await send_frame(self._ws, frame)
+        self._end_greeting()
+        return sent
+
+    def _end_greeting(self) -> None:
+        self._greeted = True
+        if self._greeting is not None and not self._greeting.done():
+            self._greeting.set_result(None)
+
     async def finish(self, reason: str) -> None:
         """After the socket is gone: answer waiting commands, publish the offline event."""
+        self._end_greeting()  # a delivery waiting for the greeting is refused below
         self._finished = True
         self._share.close()
         if self._deadline is not None:
@@ -200,6 +218,11 @@ class AgentSession:
         A delivery past its `not_after` is refused: the commands service has recorded the
         command as timed out, so it must not run now.
         """
+        if not self._greeted:
+            # Reachable once registered, which is just before the agent learns it is in.
+            if self._greeting is None:
+                self._greeting = self._loop.create_future()
+            await self._greeting
         if self.closing:
             return DeliveryAck(delivered=False, detail="Agent not connected")
         now = utc_now()

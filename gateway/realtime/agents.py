@@ -18,7 +18,7 @@ from gateway.realtime.agent_auth import authenticate_agent
 from gateway.realtime.agent_session import AgentSession
 from gateway.realtime.runtime import SHUTDOWN, Realtime
 from gateway.realtime.sessions import ShuttingDown
-from gateway.realtime.wsio import CloseRequest, refuse, send_frame
+from gateway.realtime.wsio import CloseRequest, refuse
 from opswire.contract.events import AgentControl
 from opswire.contract.frames import AuthSuccess
 
@@ -64,7 +64,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     reason = "disconnected"
     try:
         await _take_over(realtime, session)
-        if await send_frame(websocket, AuthSuccess(server_id=session.server_id)):
+        if await session.greet(AuthSuccess(server_id=session.server_id)):
             log.info("agent connected", extra=extra)
             ended = await session.serve()
             reason = ended.reason
