@@ -185,6 +185,8 @@ class SessionRegistry:
             delivery = asyncio.create_task(self._on_inbox(sid, msg))
             self._deliveries.add(delivery)
             delivery.add_done_callback(self._deliveries.discard)
+        else:  # only the gateway's and the services' roles may publish here: a bug, not an attack
+            log.warning("ignored a message on an unknown agent subject", extra={"subject": msg.subject})
 
     async def _on_control(self, sid: str, msg: Msg) -> None:
         if from_stream(msg.reply):
