@@ -6,7 +6,13 @@ An accepted frame is never lost: it waits in a bounded buffer, is published as a
 plain NATS message whose reply subject is one token under this publisher's own
 ack inbox (one subscription takes every JetStream ack), and is republished with
 backoff on any failure, missing ack or NATS reconnect, always under the same
-`Nats-Msg-Id` so the stream stores it once. Per message there is no future, no
+`Nats-Msg-Id` so the stream stores it once.
+
+A missing ack counts only while JetStream answers nothing: as long as answers keep
+coming, a backlog is being worked through and re-sending it would only multiply it
+(measured under a flood: 920k publishes for 164k samples). A message unanswered for
+`STUCK_AFTER` ack timeouts is re-sent even then (its stream's leader may be gone while
+another stream's is fine). Per message there is no future, no
 timer and no semaphore: one pump writes whatever is queued in a batch, one ticker
 times out unanswered messages and schedules retries.
 
@@ -38,6 +44,8 @@ from opswire.runtime.outage import OutageLog
 log = logging.getLogger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
+# A message unanswered this many ack timeouts is re-sent though other answers come.
+STUCK_AFTER = 5
 STATUS = "Status"
 NO_RESPONDERS = "503"
 # JetStream's words when a `discard: new` stream is at its limits.
@@ -105,6 +113,7 @@ class Publisher:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._reconnects = 0
+        self._last_answer_at = 0.0  # loop time of JetStream's latest answer to anything
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -243,10 +252,11 @@ class Publisher:
     # --- answers --------------------------------------------------------------------------------
 
     async def _on_ack(self, msg: Msg) -> None:
+        now = asyncio.get_running_loop().time()
+        self._last_answer_at = now
         item = self._in_flight.pop(msg.subject[len(self._inbox) + 1 :], None)
         if item is None or self._closed:
             return  # a late answer to a message already retried and answered
-        now = asyncio.get_running_loop().time()
         if msg.headers and msg.headers.get(STATUS) == NO_RESPONDERS:
             self._retry_later(item, RuntimeError("no stream for the subject"), now)
             return
@@ -293,6 +303,8 @@ class Publisher:
             self._queue.extendleft(reversed(lost))
         else:
             cutoff = now - self._ack_timeout_s
+            if self._last_answer_at > cutoff:  # JetStream is answering: only the stuck time out
+                cutoff = now - STUCK_AFTER * self._ack_timeout_s
             while self._in_flight:
                 token, item = next(iter(self._in_flight.items()))
                 if item.sent_at > cutoff:

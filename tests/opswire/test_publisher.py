@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import nats
+import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from opswire.runtime.publisher import STORAGE_FULL, Publisher, Share
@@ -114,3 +117,59 @@ async def test_messages_accepted_during_an_outage_are_stored_once_after_it(tmp_p
         await publisher.stop()
         await nc.close()
         server.stop()
+
+
+async def test_a_slow_answer_is_waited_for_while_answers_keep_coming(nc: NatsClient) -> None:
+    """A backlog JetStream is working through is not re-sent (that only multiplies it);
+    a message nobody answers at all is (test below)."""
+    prefix = f"slowack{uuid.uuid4().hex[:8]}"
+    received: list[str] = []
+
+    async def slow(msg: Msg) -> None:  # answers each message 0.6 s late: 3 ack timeouts
+        received.append(msg.headers["Nats-Msg-Id"] if msg.headers else "")
+        await asyncio.sleep(0.6)
+        await msg.respond(orjson.dumps({"stream": "S", "seq": len(received)}))
+
+    async def fast(msg: Msg) -> None:
+        await msg.respond(orjson.dumps({"stream": "F", "seq": 1}))
+
+    subs = [
+        await nc.subscribe(f"{prefix}.slow", cb=slow),
+        await nc.subscribe(f"{prefix}.fast", cb=fast),
+    ]
+    await nc.flush()
+    publisher = Publisher(nc, capacity=100, ack_timeout_s=0.2)
+    publisher.start()
+    try:
+        assert publisher.submit(f"{prefix}.slow", b"x", "slow-1")
+        while "slow-1" not in received or publisher.pending > 0:
+            # Other answers keep coming while the slow one is outstanding.
+            assert publisher.submit(f"{prefix}.fast", b"y", uuid.uuid4().hex)
+            await asyncio.sleep(0.05)
+    finally:
+        await publisher.stop()
+        for sub in subs:
+            await sub.unsubscribe()
+    assert received == ["slow-1"], "sent once, though its answer took three ack timeouts"
+
+
+async def test_a_message_nobody_answers_is_sent_again(nc: NatsClient) -> None:
+    prefix = f"noack{uuid.uuid4().hex[:8]}"
+    received: list[str] = []
+
+    async def silent(msg: Msg) -> None:
+        received.append(msg.headers["Nats-Msg-Id"] if msg.headers else "")
+        if len(received) == 3:
+            await msg.respond(orjson.dumps({"stream": "S", "seq": 1}))
+
+    sub = await nc.subscribe(f"{prefix}.silent", cb=silent)
+    await nc.flush()
+    publisher = Publisher(nc, capacity=10, ack_timeout_s=0.2, max_backoff_s=0.1)
+    publisher.start()
+    try:
+        assert publisher.submit(f"{prefix}.silent", b"x", "lonely")
+        assert await publisher.flush(10)
+    finally:
+        await publisher.stop()
+        await sub.unsubscribe()
+    assert received == ["lonely"] * 3, "re-sent under the same Nats-Msg-Id until answered"
